@@ -1,0 +1,280 @@
+use std::fs;
+
+use secrecy::ExposeSecret;
+
+use super::*;
+
+/// A config directory with `default.toml` and one profile file.
+fn config_dir(default: &str, profile: &str, profile_toml: &str) -> tempdir::Dir {
+    let dir = tempdir::Dir::new();
+    fs::write(dir.path().join("default.toml"), default).unwrap();
+    fs::write(dir.path().join(format!("{profile}.toml")), profile_toml).unwrap();
+    dir
+}
+
+fn load(dir: &tempdir::Dir, profile: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    Settings::load_from(
+        dir.path(),
+        None,
+        profile,
+        RawEnv::from_pairs(env.iter().copied()),
+    )
+}
+
+const DB: (&str, &str) = ("UPLOADER_DATABASE__URL", "postgres://u:p@localhost/db");
+
+#[test]
+fn built_in_defaults_apply_when_nothing_is_configured() {
+    let dir = config_dir("", "development", "");
+    let settings = load(&dir, "development", &[DB]).unwrap();
+    assert_eq!(settings.server.bind, "127.0.0.1:8080");
+    assert_eq!(settings.storage.backend, StorageBackend::Local);
+    assert_eq!(settings.storage.bucket, "assets");
+    assert_eq!(settings.storage.key_prefix, "uploads");
+    assert_eq!(settings.uploads.default_expires_in, 60);
+    assert_eq!(settings.uploads.max_expires_in, 1800);
+    assert_eq!(settings.uploads.max_size, 5 * 1024 * 1024 * 1024);
+    assert!(settings.database.migrate_on_start);
+    assert_eq!(settings.profile, "development");
+}
+
+#[test]
+fn profile_file_overrides_default_file_and_env_overrides_both() {
+    let dir = config_dir(
+        "[storage]\nbucket = \"from-default\"\nkey_prefix = \"from-default\"\n[uploads]\nmax_size = 10\n",
+        "production",
+        "[storage]\nbucket = \"from-profile\"\n",
+    );
+    let settings = load(
+        &dir,
+        "production",
+        &[DB, ("UPLOADER_UPLOADS__MAX_SIZE", "99")],
+    )
+    .unwrap();
+    assert_eq!(
+        settings.storage.bucket, "from-profile",
+        "profile beats default.toml"
+    );
+    assert_eq!(
+        settings.storage.key_prefix, "from-default",
+        "untouched keys keep the file value"
+    );
+    assert_eq!(settings.uploads.max_size, 99, "env beats both files");
+}
+
+#[test]
+fn the_explicit_config_file_sits_between_profile_and_env() {
+    let dir = config_dir("", "development", "[storage]\nbucket = \"from-profile\"\n");
+    let extra = dir.path().join("extra.toml");
+    fs::write(
+        &extra,
+        "[storage]\nbucket = \"from-extra\"\nkey_prefix = \"extra\"\n",
+    )
+    .unwrap();
+    let env = RawEnv::from_pairs([DB, ("UPLOADER_STORAGE__KEY_PREFIX", "from-env")]);
+    let settings = Settings::load_from(dir.path(), Some(&extra), "development", env).unwrap();
+    assert_eq!(settings.storage.bucket, "from-extra");
+    assert_eq!(settings.storage.key_prefix, "from-env");
+}
+
+#[test]
+fn numeric_looking_env_values_work_for_string_keys() {
+    let dir = config_dir("", "development", "");
+    let env = [
+        DB,
+        ("UPLOADER_STORAGE__BUCKET", "12345"),
+        (
+            "UPLOADER_STORAGE__LOCAL__SIGNING_KEY",
+            "0123456789012345678901234567890123",
+        ),
+        ("UPLOADER_SERVER__SHUTDOWN_TIMEOUT_SECS", "7"),
+        ("UPLOADER_DATABASE__MIGRATE_ON_START", "false"),
+    ];
+    let settings = load(&dir, "development", &env).unwrap();
+    assert_eq!(settings.storage.bucket, "12345");
+    let key = settings.storage.local.signing_key.unwrap();
+    assert_eq!(
+        key.expose_secret(),
+        "0123456789012345678901234567890123",
+        "leading zero kept"
+    );
+    assert_eq!(settings.server.shutdown_timeout_secs, 7);
+    assert!(!settings.database.migrate_on_start);
+}
+
+#[test]
+fn compat_variables_sit_below_uploader_variables() {
+    let dir = config_dir(
+        "",
+        "development",
+        "[database]\nurl = \"postgres://file/db\"\n",
+    );
+    let libpq = "host=localhost port=5432 dbname=db user=bob password=security";
+    let settings = load(
+        &dir,
+        "development",
+        &[
+            ("POSTGRESQL_LIBPQ_CONN_STR", libpq),
+            ("S3_BUCKET_NAME", "legacy-bucket"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        settings.database.url.unwrap().expose_secret(),
+        libpq,
+        "compat env beats files"
+    );
+    assert_eq!(settings.storage.bucket, "legacy-bucket");
+
+    let settings = load(
+        &dir,
+        "development",
+        &[
+            ("POSTGRESQL_LIBPQ_CONN_STR", libpq),
+            ("DATABASE_URL", "postgres://d/db"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        settings.database.url.unwrap().expose_secret(),
+        "postgres://d/db",
+        "DATABASE_URL beats libpq"
+    );
+
+    let settings = load(
+        &dir,
+        "development",
+        &[
+            ("S3_BUCKET_NAME", "legacy-bucket"),
+            ("UPLOADER_STORAGE__BUCKET", "new-bucket"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        settings.storage.bucket, "new-bucket",
+        "UPLOADER_ variables win"
+    );
+}
+
+#[test]
+fn invalid_values_name_their_key() {
+    let dir = config_dir("", "development", "");
+    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        (&[], "database.url", "no database configured"),
+        (
+            &[DB, ("UPLOADER_SERVER__BIND", "localhost")],
+            "server.bind",
+            "no port",
+        ),
+        (
+            &[DB, ("UPLOADER_STORAGE__BACKEND", "ftp")],
+            "backend",
+            "unknown backend",
+        ),
+        (
+            &[DB, ("UPLOADER_STORAGE__BUCKET", "Bad_Bucket")],
+            "storage.bucket",
+            "invalid bucket name",
+        ),
+        (
+            &[DB, ("UPLOADER_STORAGE__KEY_PREFIX", "../up")],
+            "storage.key_prefix",
+            "escaping prefix",
+        ),
+        (
+            &[DB, ("UPLOADER_STORAGE__S3__ENDPOINT", "minio:9000")],
+            "storage.s3.endpoint",
+            "no scheme",
+        ),
+        (
+            &[DB, ("UPLOADER_STORAGE__LOCAL__SIGNING_KEY", "short")],
+            "storage.local.signing_key",
+            "weak key",
+        ),
+        (
+            &[DB, ("UPLOADER_UPLOADS__MAX_SIZE", "lots")],
+            "max_size",
+            "not a number",
+        ),
+        (
+            &[DB, ("UPLOADER_UPLOADS__DEFAULT_EXPIRES_IN", "4000")],
+            "uploads.default_expires_in",
+            "default above max",
+        ),
+        (
+            &[DB, ("UPLOADER_ACCESS__MAX_EXPIRES_IN", "0")],
+            "access.max_expires_in",
+            "zero lifetime",
+        ),
+        (
+            &[("UPLOADER_DATABASE__URL", "mysql://nope")],
+            "database.url",
+            "not Postgres",
+        ),
+    ];
+    for (env, key, why) in cases {
+        let error = load(&dir, "development", env).expect_err(why).to_string();
+        assert!(error.contains(key), "{why}: {error:?} should name {key}");
+    }
+}
+
+#[test]
+fn errors_never_echo_secrets() {
+    let dir = config_dir("", "development", "");
+    let error = load(
+        &dir,
+        "development",
+        &[(
+            "UPLOADER_DATABASE__URL",
+            "postgres://u:hunter2@h:notaport/db",
+        )],
+    )
+    .expect_err("bad port")
+    .to_string();
+    assert!(!error.contains("hunter2"), "{error}");
+    let settings = load(&dir, "development", &[DB]).unwrap();
+    assert!(
+        !format!("{settings:?}").contains("u:p@"),
+        "Debug redacts the database URL"
+    );
+}
+
+#[test]
+fn a_missing_explicit_config_file_is_an_error() {
+    let dir = config_dir("", "development", "");
+    let missing = dir.path().join("nope.toml");
+    let error = Settings::load_from(
+        dir.path(),
+        Some(&missing),
+        "development",
+        RawEnv::from_pairs([DB]),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("nope.toml"));
+}
+
+/// A temporary directory removed on drop (std only, to keep dev-dependencies few).
+mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new() -> Self {
+            let path =
+                std::env::temp_dir().join(format!("cau-config-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&path).unwrap();
+            Self(path)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Every SQL statement about assets, with typed rows in and out.
+//!
+//! Each public method is one round trip: statements are sent with their parameter types
+//! (`query_typed`), so Postgres needs no separate prepare step.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+use tokio_postgres::types::{ToSql, Type};
+
+use super::{DbError, PgPool};
+use crate::domain::{Asset, AssetId, AssetStatus, ContentType, ObjectKey, Owner, Sha256Checksum};
+
+const COLUMNS: &str = "id, owner, object_key, storage_key, bucket, status, content_type, \
+    content_length, checksum_sha256, stored_size, created_at, upload_expires_at, completed_at";
+
+/// What a client declared when asking to upload.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    /// Id used when this creates a new asset; ignored when a pending one is re-issued.
+    pub id: AssetId,
+    pub owner: Owner,
+    pub object_key: ObjectKey,
+    /// Storage key for a new asset (built from `id`).
+    pub storage_key: String,
+    pub bucket: String,
+    pub content_type: Option<ContentType>,
+    pub content_length: Option<u64>,
+    pub checksum_sha256: Option<Sha256Checksum>,
+    pub upload_expires_at: DateTime<Utc>,
+}
+
+/// The result of [`AssetRepository::issue_upload`].
+#[derive(Debug)]
+pub enum IssueOutcome {
+    /// No asset had this key: a new pending asset was created.
+    Created(Asset),
+    /// A pending asset had this key: its declared values and expiry were replaced.
+    Reissued(Asset),
+    /// A complete asset has this key; nothing changed.
+    AlreadyComplete,
+}
+
+/// Asset records in Postgres.
+#[derive(Clone)]
+pub struct AssetRepository {
+    pool: PgPool,
+}
+
+impl AssetRepository {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Creates a pending asset, or re-issues the owner's pending asset with the same key, in
+    /// one statement: concurrent requests for one new key yield exactly one asset.
+    pub async fn issue_upload(&self, new: &NewUpload) -> Result<IssueOutcome, DbError> {
+        let sql = format!(
+            "INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type, \
+                 content_length, checksum_sha256, upload_expires_at) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9) \
+             ON CONFLICT (owner, object_key) DO UPDATE SET \
+                 content_type = EXCLUDED.content_type, \
+                 content_length = EXCLUDED.content_length, \
+                 checksum_sha256 = EXCLUDED.checksum_sha256, \
+                 upload_expires_at = EXCLUDED.upload_expires_at \
+             WHERE assets.status = 'pending' \
+             RETURNING {COLUMNS}, (xmax = 0) AS inserted"
+        );
+        let content_length = new.content_length.map(to_i64);
+        let params: [(&(dyn ToSql + Sync), Type); 9] = [
+            (&new.id.as_uuid(), Type::UUID),
+            (&new.owner.as_str(), Type::TEXT),
+            (&new.object_key.as_str(), Type::TEXT),
+            (&new.storage_key, Type::TEXT),
+            (&new.bucket, Type::TEXT),
+            (
+                &new.content_type.as_ref().map(ContentType::as_str),
+                Type::TEXT,
+            ),
+            (&content_length, Type::INT8),
+            (
+                &new.checksum_sha256.as_ref().map(Sha256Checksum::as_str),
+                Type::TEXT,
+            ),
+            (&new.upload_expires_at, Type::TIMESTAMPTZ),
+        ];
+        let conn = self.pool.get().await?;
+        let Some(row) = conn.query_typed_opt(&sql, &params).await? else {
+            return Ok(IssueOutcome::AlreadyComplete);
+        };
+        let inserted: bool = row.try_get("inserted")?;
+        let asset = asset_from_row(&row)?;
+        Ok(if inserted {
+            IssueOutcome::Created(asset)
+        } else {
+            IssueOutcome::Reissued(asset)
+        })
+    }
+
+    /// The owner's asset with this id, if any.
+    pub async fn find(&self, owner: &Owner, id: AssetId) -> Result<Option<Asset>, DbError> {
+        let sql = format!("SELECT {COLUMNS} FROM assets WHERE id = $1 AND owner = $2");
+        let conn = self.pool.get().await?;
+        let row = conn
+            .query_typed_opt(
+                &sql,
+                &[(&id.as_uuid(), Type::UUID), (&owner.as_str(), Type::TEXT)],
+            )
+            .await?;
+        row.as_ref().map(asset_from_row).transpose()
+    }
+
+    /// Marks a pending asset complete with the size found in storage. Returns the asset as it
+    /// now is, or `None` when the owner has no such asset. Completing twice changes nothing.
+    pub async fn mark_complete(
+        &self,
+        owner: &Owner,
+        id: AssetId,
+        stored_size: u64,
+    ) -> Result<Option<Asset>, DbError> {
+        // The CTE returns the row whether or not this call was the one that completed it.
+        let sql = format!(
+            "WITH completed AS ( \
+                 UPDATE assets SET status = 'complete', completed_at = now(), stored_size = $3 \
+                 WHERE id = $1 AND owner = $2 AND status = 'pending' \
+                 RETURNING {COLUMNS}) \
+             SELECT {COLUMNS} FROM completed \
+             UNION ALL \
+             SELECT {COLUMNS} FROM assets WHERE id = $1 AND owner = $2 AND NOT EXISTS (SELECT 1 FROM completed)"
+        );
+        let stored_size = to_i64(stored_size);
+        let conn = self.pool.get().await?;
+        let row = conn
+            .query_typed_opt(
+                &sql,
+                &[
+                    (&id.as_uuid(), Type::UUID),
+                    (&owner.as_str(), Type::TEXT),
+                    (&stored_size, Type::INT8),
+                ],
+            )
+            .await?;
+        row.as_ref().map(asset_from_row).transpose()
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    // Sizes are capped by uploads.max_size, which configuration keeps within i64.
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn asset_from_row(row: &Row) -> Result<Asset, DbError> {
+    let corrupt = |what: &str| DbError::Corrupt(what.to_owned());
+    let object_key: String = row.try_get("object_key")?;
+    let status: String = row.try_get("status")?;
+    let content_type: Option<String> = row.try_get("content_type")?;
+    let content_length: Option<i64> = row.try_get("content_length")?;
+    let checksum: Option<String> = row.try_get("checksum_sha256")?;
+    let stored_size: Option<i64> = row.try_get("stored_size")?;
+    let owner: String = row.try_get("owner")?;
+    Ok(Asset {
+        id: AssetId::from(row.try_get::<_, uuid::Uuid>("id")?),
+        owner: Owner::new(owner),
+        object_key: ObjectKey::parse(&object_key).map_err(|_| corrupt("object_key"))?,
+        storage_key: row.try_get("storage_key")?,
+        bucket: row.try_get("bucket")?,
+        status: match status.as_str() {
+            "pending" => AssetStatus::Pending,
+            "complete" => AssetStatus::Complete,
+            _ => return Err(corrupt("status")),
+        },
+        content_type: content_type
+            .map(|v| ContentType::parse(&v).map_err(|_| corrupt("content_type")))
+            .transpose()?,
+        content_length: content_length
+            .map(|v| u64::try_from(v).map_err(|_| corrupt("content_length")))
+            .transpose()?,
+        checksum_sha256: checksum
+            .map(|v| Sha256Checksum::parse(&v).map_err(|_| corrupt("checksum_sha256")))
+            .transpose()?,
+        stored_size: stored_size
+            .map(|v| u64::try_from(v).map_err(|_| corrupt("stored_size")))
+            .transpose()?,
+        created_at: row.try_get("created_at")?,
+        upload_expires_at: row.try_get("upload_expires_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}

@@ -1,0 +1,113 @@
+//! Postgres: the connection pool, migrations, and the [`AssetRepository`] that holds every
+//! SQL statement of the crate.
+
+mod assets;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use bb8::Pool;
+use bb8_postgres::PostgresConnectionManager;
+use secrecy::ExposeSecret;
+use tokio_postgres::NoTls;
+
+pub use assets::{AssetRepository, IssueOutcome, NewUpload};
+
+use crate::config::DatabaseSettings;
+
+/// The pool every request borrows connections from.
+pub type PgPool = Pool<PostgresConnectionManager<NoTls>>;
+
+/// Errors from the database layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had within the configured timeout.
+    #[error("no database connection available within the timeout")]
+    Unavailable,
+    #[error("database query failed")]
+    Query(#[from] tokio_postgres::Error),
+    /// A stored row violates an invariant of the domain (a bug or a hand-edited row).
+    #[error("corrupt asset row: {0}")]
+    Corrupt(String),
+}
+
+impl From<bb8::RunError<tokio_postgres::Error>> for DbError {
+    fn from(error: bb8::RunError<tokio_postgres::Error>) -> Self {
+        match error {
+            bb8::RunError::User(e) => Self::Query(e),
+            bb8::RunError::TimedOut => Self::Unavailable,
+        }
+    }
+}
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// Key of the advisory lock that serialises migrations between replicas starting together.
+const MIGRATION_LOCK: i64 = 0x5550_4c4f_4144_4552; // "UPLOADER"
+
+/// Builds the pool without waiting for the database: connections are opened on demand, so the
+/// server can start (and report not-ready) while Postgres is still coming up.
+pub fn connect_lazy(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    let url = settings.url.as_ref().context("database.url is not set")?;
+    let config: tokio_postgres::Config = url.expose_secret().parse().map_err(|_| {
+        anyhow::anyhow!("database.url is not a valid Postgres URL or key=value string")
+    })?;
+    let mut config = config;
+    config.application_name("cloud-asset-uploader");
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(settings.connect_timeout_secs));
+    }
+    let manager = PostgresConnectionManager::new(config, NoTls);
+    Ok(Pool::builder()
+        .max_size(settings.pool_size)
+        .connection_timeout(Duration::from_secs(settings.connect_timeout_secs))
+        .error_sink(Box::new(LogSink))
+        .build_unchecked(manager))
+}
+
+/// Applies pending migrations, holding an advisory lock so concurrent starts do not race.
+/// Returns the names of the migrations applied (empty when the schema was current).
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<Vec<String>> {
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(DbError::from)
+        .context("connecting to the database to migrate")?;
+    conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .context("taking the migration lock")?;
+    let report = embedded::migrations::runner().run_async(&mut *conn).await;
+    let unlock = conn
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    let report = report.context("applying migrations")?;
+    unlock.context("releasing the migration lock")?;
+    Ok(report
+        .applied_migrations()
+        .iter()
+        .map(|m| format!("V{}__{}", m.version(), m.name()))
+        .collect())
+}
+
+/// A cheap round trip that proves the database answers.
+pub async fn ping(pool: &PgPool) -> Result<(), DbError> {
+    let conn = pool.get().await?;
+    conn.simple_query("SELECT 1").await?;
+    Ok(())
+}
+
+/// Sends connection errors of the pool's background work to the log.
+#[derive(Debug, Clone, Copy)]
+struct LogSink;
+
+impl bb8::ErrorSink<tokio_postgres::Error> for LogSink {
+    fn sink(&self, error: tokio_postgres::Error) {
+        tracing::warn!(error = %error, "database connection error");
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<tokio_postgres::Error>> {
+        Box::new(*self)
+    }
+}

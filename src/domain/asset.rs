@@ -1,0 +1,135 @@
+//! An asset: one object a client uploads once and downloads many times.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{ContentType, ObjectKey, Owner, Sha256Checksum, ValidationError};
+
+/// An asset's id: a UUIDv7, so ids are unguessable yet sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AssetId(Uuid);
+
+impl AssetId {
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        Uuid::parse_str(value)
+            .map(Self)
+            .map_err(|_| ValidationError::new("asset_id", "must be a UUID"))
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl From<Uuid> for AssetId {
+    fn from(id: Uuid) -> Self {
+        Self(id)
+    }
+}
+
+impl fmt::Display for AssetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where an asset is in its life. Completion is one-way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetStatus {
+    /// An upload URL was issued; the bytes may or may not be in storage yet.
+    Pending,
+    /// The bytes were verified in storage; download URLs may be issued.
+    Complete,
+}
+
+impl AssetStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Complete => "complete",
+        }
+    }
+}
+
+impl FromStr for AssetStatus {
+    type Err = ValidationError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "pending" => Ok(Self::Pending),
+            "complete" => Ok(Self::Complete),
+            _ => Err(ValidationError::new(
+                "uploaded_status",
+                "must be \"complete\" or \"pending\"",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for AssetStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The stored record of an asset.
+#[derive(Debug, Clone)]
+pub struct Asset {
+    pub id: AssetId,
+    pub owner: Owner,
+    pub object_key: ObjectKey,
+    /// Full key of the object in the bucket: `<key_prefix>/<owner>/<asset_id>/<object_key>`.
+    pub storage_key: String,
+    pub bucket: String,
+    pub status: AssetStatus,
+    pub content_type: Option<ContentType>,
+    pub content_length: Option<u64>,
+    pub checksum_sha256: Option<Sha256Checksum>,
+    pub stored_size: Option<u64>,
+    pub created_at: DateTime<Utc>,
+    pub upload_expires_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// The key under which an asset's bytes are stored. The asset id in the path keeps keys
+/// unique even when an owner reuses an object key after deleting it.
+pub fn storage_key(prefix: &str, owner: &Owner, id: AssetId, object_key: &ObjectKey) -> String {
+    format!("{prefix}/{}/{id}/{object_key}", owner.storage_segment())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_keys_nest_owner_and_id_under_the_prefix() {
+        let id = AssetId::parse("0190a5b4-0000-7000-8000-000000000001").unwrap();
+        let key = ObjectKey::parse("photos/cat.png").unwrap();
+        assert_eq!(
+            storage_key("uploads", &Owner::anonymous(), id, &key),
+            "uploads/anonymous/0190a5b4-0000-7000-8000-000000000001/photos/cat.png"
+        );
+    }
+
+    #[test]
+    fn statuses_parse_only_from_their_names() {
+        assert_eq!(
+            "complete".parse::<AssetStatus>().unwrap(),
+            AssetStatus::Complete
+        );
+        assert_eq!(
+            "pending".parse::<AssetStatus>().unwrap(),
+            AssetStatus::Pending
+        );
+        for bad in ["Complete", "done", ""] {
+            assert!(bad.parse::<AssetStatus>().is_err(), "{bad:?}");
+        }
+    }
+}

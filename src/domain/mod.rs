@@ -1,0 +1,31 @@
+//! Types that validate when they are parsed, so handlers, SQL and storage only ever see
+//! values that are known to be good ("parse, don't validate").
+
+mod asset;
+mod checksum;
+mod content_type;
+mod object_key;
+mod owner;
+
+pub use asset::{Asset, AssetId, AssetStatus, storage_key};
+pub use checksum::Sha256Checksum;
+pub use content_type::ContentType;
+pub use object_key::ObjectKey;
+pub use owner::Owner;
+
+/// A value that failed to parse: which field, and why, in words a client can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ValidationError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! The one error type of the HTTP boundary, rendered once as RFC 9457 problem details
+//! (`application/problem+json`) with a stable machine-readable `code`.
+//!
+//! Server-side failures (5xx) are logged with their whole cause chain and answered with an
+//! opaque message, so no internal detail (or secret) reaches a client.
+
+use salvo::http::StatusCode;
+use salvo::http::header::{CONTENT_TYPE, HeaderValue};
+use salvo::oapi::{Components, EndpointOutRegister, Operation, ToSchema};
+use salvo::{Depot, Request, Response, Writer, async_trait};
+use serde::Serialize;
+
+use crate::db::DbError;
+use crate::domain::{AssetId, ValidationError};
+use crate::storage::StorageError;
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Validation(#[from] ValidationError),
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedBody(String),
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    #[error("the request body exceeds {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("content_length {declared} exceeds the maximum upload size of {max_size} bytes")]
+    UploadTooLarge { declared: u64, max_size: u64 },
+    #[error("Asset with id {0} not found")]
+    AssetNotFound(AssetId),
+    #[error("Upload already complete, try another object_key.")]
+    UploadAlreadyComplete,
+    #[error("No object has been uploaded for this asset yet.")]
+    UploadNotFound,
+    #[error("The stored object does not match the upload: {0}")]
+    UploadMismatch(String),
+    #[error("Asset upload is not yet completed.")]
+    AssetNotComplete,
+    #[error("The asset is complete; completion cannot be undone.")]
+    CompletionIrreversible,
+    #[error("No route matches {0}")]
+    RouteNotFound(String),
+    #[error("database unavailable")]
+    DatabaseUnavailable(#[source] DbError),
+    #[error("storage unavailable")]
+    StorageUnavailable(#[source] StorageError),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The body of every error response (RFC 9457 problem details plus `code`).
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+#[salvo(schema(example = json!({
+    "type": "urn:cloud-asset-uploader:problem:asset_not_complete",
+    "title": "Asset not complete",
+    "status": 409,
+    "detail": "Asset upload is not yet completed.",
+    "code": "asset_not_complete"
+})))]
+pub struct ProblemDetails {
+    /// URI identifying the kind of problem: `urn:cloud-asset-uploader:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+    /// Stable machine-readable error code.
+    pub code: String,
+    /// The offending request field, for validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Each dependency and its state, for readiness failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl ProblemDetails {
+    pub fn new(status: StatusCode, code: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("urn:cloud-asset-uploader:problem:{code}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_owned(),
+            field: None,
+            checks: None,
+        }
+    }
+
+    /// Writes this problem as the response.
+    pub fn render(&self, res: &mut Response) {
+        res.status_code(
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        );
+        res.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        let body = serde_json::to_vec(self).expect("problem details always serialize");
+        res.body(body);
+    }
+}
+
+impl AppError {
+    /// Status, stable code and title of this error.
+    pub fn classify(&self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
+        match self {
+            Self::Validation(_) => (S::BAD_REQUEST, "validation_failed", "Invalid request"),
+            Self::MalformedBody(_) => (S::BAD_REQUEST, "malformed_body", "Malformed request body"),
+            Self::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+            ),
+            Self::BodyTooLarge { .. } => (
+                S::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "Request body too large",
+            ),
+            Self::UploadTooLarge { .. } => {
+                (S::PAYLOAD_TOO_LARGE, "upload_too_large", "Upload too large")
+            }
+            Self::AssetNotFound(_) => (S::NOT_FOUND, "asset_not_found", "Asset not found"),
+            Self::UploadAlreadyComplete => (
+                S::CONFLICT,
+                "upload_already_complete",
+                "Upload already complete",
+            ),
+            Self::UploadNotFound => (
+                S::CONFLICT,
+                "upload_not_found",
+                "Upload not found in storage",
+            ),
+            Self::UploadMismatch(_) => (S::CONFLICT, "upload_mismatch", "Upload does not match"),
+            Self::AssetNotComplete => (S::CONFLICT, "asset_not_complete", "Asset not complete"),
+            Self::CompletionIrreversible => (
+                S::CONFLICT,
+                "completion_irreversible",
+                "Completion is one-way",
+            ),
+            Self::RouteNotFound(_) => (S::NOT_FOUND, "not_found", "Not found"),
+            Self::DatabaseUnavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "Service unavailable",
+            ),
+            Self::StorageUnavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "Service unavailable",
+            ),
+            Self::Internal(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal server error",
+            ),
+        }
+    }
+
+    /// The problem details a client sees.
+    pub fn to_problem(&self) -> ProblemDetails {
+        let (status, code, title) = self.classify();
+        let detail = match self {
+            Self::DatabaseUnavailable(_) | Self::StorageUnavailable(_) => {
+                "A dependency of the service is unavailable; retry later.".to_owned()
+            }
+            Self::Internal(_) => "The server failed to handle the request.".to_owned(),
+            other => other.to_string(),
+        };
+        let mut problem = ProblemDetails::new(status, code, title, detail);
+        if let Self::Validation(e) = self {
+            problem.field = Some(e.field.clone());
+        }
+        problem
+    }
+}
+
+impl From<DbError> for AppError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Unavailable => Self::DatabaseUnavailable(error),
+            DbError::Query(ref e) if e.is_closed() || e.as_db_error().is_none() => {
+                Self::DatabaseUnavailable(error)
+            }
+            other => Self::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<StorageError> for AppError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Unavailable(_) => Self::StorageUnavailable(error),
+            StorageError::Other(e) => Self::Internal(e.context("storage")),
+        }
+    }
+}
+
+#[async_trait]
+impl Writer for AppError {
+    async fn write(self, _req: &mut Request, _depot: &mut Depot, res: &mut Response) {
+        let problem = self.to_problem();
+        if problem.status >= 500 {
+            // `{:#}`-style chain: every cause, no query strings or credentials (none are in errors).
+            tracing::error!(code = %problem.code, error = %error_chain(&self), "request failed");
+        }
+        problem.render(res);
+    }
+}
+
+/// Each endpoint documents its own error responses; this only makes `Result<_, AppError>`
+/// acceptable as an endpoint's return type.
+impl EndpointOutRegister for AppError {
+    fn register(_components: &mut Components, _operation: &mut Operation) {}
+}
+
+/// `error: cause: cause…` on one line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_maps_to_its_status_and_code() {
+        let id = AssetId::generate();
+        let cases: Vec<(AppError, u16, &str)> = vec![
+            (
+                ValidationError::new("object_key", "must not be empty").into(),
+                400,
+                "validation_failed",
+            ),
+            (AppError::MalformedBody("eof".into()), 400, "malformed_body"),
+            (
+                AppError::UnsupportedMediaType,
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                AppError::BodyTooLarge { limit: 65536 },
+                413,
+                "body_too_large",
+            ),
+            (
+                AppError::UploadTooLarge {
+                    declared: 2,
+                    max_size: 1,
+                },
+                413,
+                "upload_too_large",
+            ),
+            (AppError::AssetNotFound(id), 404, "asset_not_found"),
+            (
+                AppError::UploadAlreadyComplete,
+                409,
+                "upload_already_complete",
+            ),
+            (AppError::UploadNotFound, 409, "upload_not_found"),
+            (
+                AppError::UploadMismatch("size".into()),
+                409,
+                "upload_mismatch",
+            ),
+            (AppError::AssetNotComplete, 409, "asset_not_complete"),
+            (
+                AppError::CompletionIrreversible,
+                409,
+                "completion_irreversible",
+            ),
+            (
+                AppError::DatabaseUnavailable(DbError::Unavailable),
+                503,
+                "database_unavailable",
+            ),
+            (
+                AppError::Internal(anyhow::anyhow!("boom")),
+                500,
+                "internal_error",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let problem = error.to_problem();
+            assert_eq!(
+                (problem.status, problem.code.as_str()),
+                (status, code),
+                "{error:?}"
+            );
+            assert_eq!(
+                problem.kind,
+                format!("urn:cloud-asset-uploader:problem:{code}")
+            );
+        }
+    }
+
+    #[test]
+    fn validation_errors_name_the_field() {
+        let problem = AppError::from(ValidationError::new("expires_in", "too long")).to_problem();
+        assert_eq!(problem.field.as_deref(), Some("expires_in"));
+        assert_eq!(problem.detail, "expires_in: too long");
+    }
+
+    #[test]
+    fn server_errors_hide_their_cause() {
+        let secret = "postgres://user:hunter2@db/app";
+        let problem = AppError::Internal(anyhow::anyhow!("failed with {secret}")).to_problem();
+        assert!(!problem.detail.contains("hunter2"));
+        let problem =
+            AppError::StorageUnavailable(StorageError::Unavailable(anyhow::anyhow!("{secret}")))
+                .to_problem();
+        assert!(!problem.detail.contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn problems_render_as_problem_json() {
+        let mut res = Response::new();
+        AppError::AssetNotComplete.to_problem().render(&mut res);
+        assert_eq!(res.status_code, Some(StatusCode::CONFLICT));
+        assert_eq!(res.headers().get(CONTENT_TYPE).unwrap(), PROBLEM_JSON);
+    }
+}

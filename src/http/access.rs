@@ -1,0 +1,94 @@
+//! `GET /api/access`: a signed download URL for a complete asset.
+
+use salvo::oapi::{ToParameters, ToSchema, endpoint};
+use salvo::prelude::Json;
+use salvo::{Depot, Request};
+use serde::{Deserialize, Serialize};
+
+use super::{expiry, owner_of, rfc3339};
+use crate::domain::{AssetId, AssetStatus, ValidationError};
+use crate::error::{AppError, ProblemDetails};
+use crate::state::AppState;
+use crate::storage::DownloadSpec;
+
+/// Which asset, and for how long.
+#[derive(Debug, Deserialize, ToParameters)]
+#[salvo(parameters(default_parameter_in = Query))]
+struct AccessQuery {
+    /// Id returned by `POST /api/upload`.
+    asset_id: Option<String>,
+    /// Lifetime of the URL in seconds (default `access.default_expires_in`, at most
+    /// `access.max_expires_in`).
+    expires_in: Option<String>,
+}
+
+/// A signed download URL.
+#[derive(Debug, Serialize, ToSchema)]
+struct AccessResponse {
+    asset_id: String,
+    /// `GET` this URL to download the asset.
+    url: String,
+    /// When the URL stops working (RFC 3339).
+    expires_at: String,
+}
+
+/// Issue a signed download URL for a complete asset.
+#[endpoint(
+    tags("assets"),
+    parameters(AccessQuery),
+    responses(
+        (status_code = 200, description = "A signed download URL", body = AccessResponse),
+        (status_code = 400, description = "A parameter is invalid (`validation_failed`)", body = ProblemDetails),
+        (status_code = 404, description = "No such asset (`asset_not_found`)", body = ProblemDetails),
+        (status_code = 409, description = "The upload is not complete (`asset_not_complete`)", body = ProblemDetails),
+        (status_code = 503, description = "Database or storage unavailable", body = ProblemDetails),
+    )
+)]
+pub async fn presign_access(
+    req: &mut Request,
+    depot: &mut Depot,
+) -> Result<Json<AccessResponse>, AppError> {
+    let state = AppState::from_depot(depot)?.clone();
+    let owner = owner_of(depot)?;
+    let query = AccessQuery {
+        asset_id: req.query("asset_id"),
+        expires_in: req.query("expires_in"),
+    };
+    let id = query
+        .asset_id
+        .ok_or_else(|| ValidationError::new("asset_id", "is required"))?;
+    let id = AssetId::parse(&id)?;
+    let expires_in = query
+        .expires_in
+        .map(|v| {
+            v.parse::<u64>().map_err(|_| {
+                ValidationError::new("expires_in", "must be a whole number of seconds")
+            })
+        })
+        .transpose()?;
+    let access = &state.settings.access;
+    let expires_in = expiry(expires_in, access.default_expires_in, access.max_expires_in)?;
+
+    let asset = state
+        .assets
+        .find(&owner, id)
+        .await?
+        .ok_or(AppError::AssetNotFound(id))?;
+    if asset.status != AssetStatus::Complete {
+        return Err(AppError::AssetNotComplete);
+    }
+    let expires_at = super::now_plus(expires_in);
+    let url = state
+        .storage
+        .presign_download(&DownloadSpec {
+            storage_key: &asset.storage_key,
+            content_type: asset.content_type.as_ref(),
+            expires_in,
+        })
+        .await?;
+    Ok(Json(AccessResponse {
+        asset_id: id.to_string(),
+        url,
+        expires_at: rfc3339(expires_at),
+    }))
+}

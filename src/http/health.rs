@@ -1,0 +1,97 @@
+//! `GET /healthz` (the process is alive) and `GET /readyz` (its dependencies answer).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use salvo::http::StatusCode;
+use salvo::oapi::{ToSchema, endpoint};
+use salvo::prelude::Json;
+use salvo::{Depot, Response};
+use serde::Serialize;
+
+use crate::db;
+use crate::error::{AppError, ProblemDetails};
+use crate::state::AppState;
+
+/// How long each readiness check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The result of a health or readiness check.
+#[derive(Debug, Serialize, ToSchema)]
+struct HealthReport {
+    /// `ok` or `ready`.
+    status: String,
+    /// Each dependency checked and its state (`ok`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    checks: BTreeMap<String, String>,
+}
+
+/// Liveness: answers as long as the process serves requests; touches no dependency.
+#[endpoint(tags("operations"), responses((status_code = 200, description = "Alive", body = HealthReport)))]
+pub async fn healthz() -> Json<HealthReport> {
+    Json(HealthReport {
+        status: "ok".into(),
+        checks: BTreeMap::new(),
+    })
+}
+
+/// Readiness: the database and storage each answer within two seconds.
+#[endpoint(
+    tags("operations"),
+    responses(
+        (status_code = 200, description = "Ready to serve", body = HealthReport),
+        (status_code = 503, description = "A dependency failed (`not_ready`); `checks` names it", body = ProblemDetails),
+    )
+)]
+pub async fn readyz(depot: &mut Depot, res: &mut Response) -> Result<(), AppError> {
+    let state = AppState::from_depot(depot)?;
+    let (database, storage) = tokio::join!(
+        tokio::time::timeout(CHECK_TIMEOUT, db::ping(&state.pool)),
+        tokio::time::timeout(CHECK_TIMEOUT, state.storage.check_ready()),
+    );
+    // Details go to the log, not to whoever can reach this unauthenticated route.
+    let verdict = |name: &str, result: Result<Result<(), String>, _>| match result {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(error)) => {
+            tracing::warn!(dependency = name, %error, "readiness check failed");
+            "unavailable".to_owned()
+        }
+        Err(_) => {
+            tracing::warn!(dependency = name, "readiness check timed out");
+            "timed out".to_owned()
+        }
+    };
+    let database = verdict(
+        "database",
+        database.map(|r| r.map_err(|e| crate::error::error_chain(&e))),
+    );
+    let storage = verdict(
+        "storage",
+        storage.map(|r| r.map_err(|e| crate::error::error_chain(&e))),
+    );
+    let checks = BTreeMap::from([
+        ("database".to_owned(), database),
+        ("storage".to_owned(), storage),
+    ]);
+    if checks.values().all(|v| v == "ok") {
+        res.render(Json(HealthReport {
+            status: "ready".into(),
+            checks,
+        }));
+    } else {
+        let failed: Vec<&str> = checks
+            .iter()
+            .filter(|(_, v)| *v != "ok")
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let mut problem = ProblemDetails::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "Not ready",
+            format!("unavailable: {}", failed.join(", ")),
+        );
+        problem.checks = Some(checks);
+        problem.render(res);
+    }
+    Ok(())
+}

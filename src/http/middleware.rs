@@ -1,0 +1,120 @@
+//! What wraps every request: a request id and one log line, problem+json for errors no
+//! handler rendered (unknown routes, wrong methods), and the request's owner.
+
+use std::time::Instant;
+
+use salvo::http::StatusCode;
+use salvo::http::header::{HeaderName, HeaderValue};
+use salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait, handler};
+use tracing::Instrument;
+
+use crate::domain::Owner;
+use crate::error::{AppError, ProblemDetails};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Assigns a request id (a client's `x-request-id` when it is sane), echoes it, and logs one
+/// line per request: method, path (never the query, which may hold signatures), status and
+/// latency.
+pub struct RequestLog;
+
+#[async_trait]
+impl Handler for RequestLog {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        let started = Instant::now();
+        let id = req
+            .headers()
+            .get(&REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| is_sane_request_id(v))
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+        let span = tracing::info_span!("request", request_id = %id);
+        async {
+            ctrl.call_next(req, depot, res).await;
+            let status = res.status_code.unwrap_or(StatusCode::OK);
+            tracing::info!(
+                method = %req.method(),
+                path = %req.uri().path(),
+                status = status.as_u16(),
+                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            );
+        }
+        .instrument(span)
+        .await;
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            res.headers_mut().insert(REQUEST_ID, value);
+        }
+    }
+}
+
+/// Ids worth echoing and logging: short, and nothing that could forge a log line.
+fn is_sane_request_id(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Renders problem+json for error statuses no handler wrote a body for.
+pub struct ProblemCatcher;
+
+#[async_trait]
+impl Handler for ProblemCatcher {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        _depot: &mut Depot,
+        res: &mut Response,
+        _ctrl: &mut FlowCtrl,
+    ) {
+        let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
+        if !(status.is_client_error() || status.is_server_error())
+            || !(res.body.is_none() || res.body.is_error())
+        {
+            return;
+        }
+        let problem = match status {
+            StatusCode::NOT_FOUND => {
+                AppError::RouteNotFound(req.uri().path().to_owned()).to_problem()
+            }
+            StatusCode::METHOD_NOT_ALLOWED => ProblemDetails::new(
+                status,
+                "method_not_allowed",
+                "Method not allowed",
+                format!("{} is not allowed on {}", req.method(), req.uri().path()),
+            ),
+            other => {
+                let reason = other.canonical_reason().unwrap_or("Error");
+                ProblemDetails::new(other, &format!("http_{}", other.as_u16()), reason, reason)
+            }
+        };
+        problem.render(res);
+    }
+}
+
+/// Until authentication is configured, every request acts for the anonymous owner.
+#[handler]
+pub async fn anonymous_owner(depot: &mut Depot) {
+    depot.insert_typed(Owner::anonymous());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sane_request_ids_are_kept() {
+        assert!(is_sane_request_id("01HZX3J5K8-abc_def.1:2"));
+        for bad in ["", "a b", "a\nb", "é", &"x".repeat(129)] {
+            assert!(!is_sane_request_id(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The HTTP API: one module per route group, one router that merges them, the OpenAPI
+//! document, and the middleware every request passes through.
+
+mod access;
+mod health;
+mod json;
+mod local_storage;
+mod middleware;
+mod status;
+mod uploads;
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use salvo::affix_state;
+use salvo::catcher::Catcher;
+use salvo::oapi::OpenApi;
+use salvo::oapi::swagger_ui::SwaggerUi;
+use salvo::{Depot, Router, Service};
+
+use crate::domain::{Owner, ValidationError};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The whole HTTP service: API routes, local storage routes (local backend), docs, probes.
+pub fn service(state: AppState) -> Service {
+    let api = Router::with_path("api")
+        .hoop(middleware::anonymous_owner)
+        .push(Router::with_path("upload").post(uploads::presign_upload))
+        .push(Router::with_path("status").put(status::mark_status))
+        .push(Router::with_path("access").get(access::presign_access));
+    let probes = Router::new()
+        .push(Router::with_path("healthz").get(health::healthz))
+        .push(Router::with_path("readyz").get(health::readyz));
+    let documented = Router::new().push(api).push(probes);
+    let doc =
+        OpenApi::new("Cloud Asset Uploader", env!("CARGO_PKG_VERSION")).merge_router(&documented);
+
+    let mut router = Router::new()
+        .hoop(affix_state::inject(state.clone()))
+        .push(documented)
+        .push(doc.into_router("/openapi.json"))
+        .push(
+            SwaggerUi::new("/openapi.json")
+                .title("Cloud Asset Uploader API")
+                .into_router("/docs"),
+        );
+    if state.local_storage.is_some() {
+        router = router.push(
+            Router::with_path("storage/{bucket}/{**key}")
+                .put(local_storage::put_object)
+                .get(local_storage::get_object),
+        );
+    }
+    Service::new(router)
+        .catcher(Catcher::new(middleware::ProblemCatcher))
+        .hoop(middleware::RequestLog)
+}
+
+/// The owner of the current request, set by the authentication layer.
+fn owner_of(depot: &Depot) -> Result<Owner, AppError> {
+    depot
+        .get_typed::<Owner>()
+        .cloned()
+        .map_err(|_| AppError::Internal(anyhow::anyhow!("no owner was set for the request")))
+}
+
+/// A requested URL lifetime, checked against the configured bounds.
+fn expiry(requested: Option<u64>, default: u64, max: u64) -> Result<Duration, ValidationError> {
+    let seconds = requested.unwrap_or(default);
+    if seconds == 0 || seconds > max {
+        return Err(ValidationError::new(
+            "expires_in",
+            format!("must be between 1 and {max} seconds"),
+        ));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// Now plus `duration`, in whole seconds (signed URLs carry whole seconds).
+fn now_plus(duration: Duration) -> DateTime<Utc> {
+    let now = Utc::now().timestamp();
+    DateTime::from_timestamp(now + duration.as_secs() as i64, 0).unwrap_or_else(Utc::now)
+}
+
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_stays_within_bounds() {
+        assert_eq!(expiry(None, 60, 1800).unwrap(), Duration::from_secs(60));
+        assert_eq!(
+            expiry(Some(1800), 60, 1800).unwrap(),
+            Duration::from_secs(1800)
+        );
+        assert_eq!(expiry(Some(1), 60, 1800).unwrap(), Duration::from_secs(1));
+        assert_eq!(expiry(Some(0), 60, 1800).unwrap_err().field, "expires_in");
+        assert_eq!(
+            expiry(Some(1801), 60, 1800).unwrap_err().field,
+            "expires_in"
+        );
+    }
+}

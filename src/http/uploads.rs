@@ -1,0 +1,207 @@
+//! `POST /api/upload`: record a pending asset and sign the request that uploads its bytes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use salvo::http::StatusCode;
+use salvo::oapi::ToSchema;
+use salvo::oapi::endpoint;
+use salvo::prelude::Json;
+use salvo::{Depot, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use super::{expiry, json::read_json, owner_of, rfc3339};
+use crate::config::Settings;
+use crate::db::{IssueOutcome, NewUpload};
+use crate::domain::{
+    AssetId, ContentType, ObjectKey, Sha256Checksum, ValidationError, storage_key,
+};
+use crate::error::{AppError, ProblemDetails};
+use crate::state::AppState;
+use crate::storage::{SignedUpload, UploadSpec};
+
+/// What a client wants to upload.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[salvo(schema(example = json!({
+    "object_key": "photos/cat.png",
+    "content_type": "image/png",
+    "content_length": 48213,
+    "expires_in": 300
+})))]
+struct UploadRequest {
+    /// Name of the asset, unique per owner: 1-1024 bytes, no leading '/', no '.' or '..'
+    /// segments, no backslashes or control characters.
+    object_key: String,
+    /// Lifetime of the signed URL in seconds (default `uploads.default_expires_in`, at most
+    /// `uploads.max_expires_in`).
+    expires_in: Option<u64>,
+    /// Media type the upload must be sent with.
+    content_type: Option<String>,
+    /// Exact size of the file in bytes. Without it, the upload is a form POST limited to
+    /// `uploads.max_size` (S3 backend).
+    content_length: Option<u64>,
+    /// Base64 SHA-256 of the file; storage refuses any other bytes. Requires `content_length`.
+    checksum_sha256: Option<String>,
+}
+
+/// How to send the file to storage.
+#[derive(Debug, Serialize, ToSchema)]
+struct SignedInfo {
+    /// `PUT` (send the file as the body with `headers`) or `POST` (send a
+    /// `multipart/form-data` form with `fields`, then the file in a field named `file`).
+    method: String,
+    url: String,
+    /// Headers the PUT must carry, exactly as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<BTreeMap<String, String>>,
+    /// Form fields the POST must carry before the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<BTreeMap<String, String>>,
+}
+
+/// A pending asset and the signed request that uploads it.
+#[derive(Debug, Serialize, ToSchema)]
+struct UploadResponse {
+    /// Id of the asset (UUID).
+    asset_id: String,
+    /// Always `pending` until the upload is marked complete.
+    status: String,
+    /// When the signed request stops working (RFC 3339).
+    expires_at: String,
+    signed_info: SignedInfo,
+}
+
+/// A request whose every field has been checked.
+struct ValidUpload {
+    object_key: ObjectKey,
+    content_type: Option<ContentType>,
+    content_length: Option<u64>,
+    checksum_sha256: Option<Sha256Checksum>,
+    expires_in: Duration,
+}
+
+impl UploadRequest {
+    fn validate(self, settings: &Settings) -> Result<ValidUpload, AppError> {
+        let object_key = ObjectKey::parse(&self.object_key)?;
+        let content_type = self
+            .content_type
+            .as_deref()
+            .map(ContentType::parse)
+            .transpose()?;
+        let max_size = settings.uploads.max_size;
+        if let Some(declared) = self.content_length
+            && declared > max_size
+        {
+            return Err(AppError::UploadTooLarge { declared, max_size });
+        }
+        let checksum_sha256 = self
+            .checksum_sha256
+            .as_deref()
+            .map(Sha256Checksum::parse)
+            .transpose()?;
+        if checksum_sha256.is_some() && self.content_length.is_none() {
+            return Err(ValidationError::new("checksum_sha256", "requires content_length").into());
+        }
+        let uploads = &settings.uploads;
+        let expires_in = expiry(
+            self.expires_in,
+            uploads.default_expires_in,
+            uploads.max_expires_in,
+        )?;
+        Ok(ValidUpload {
+            object_key,
+            content_type,
+            content_length: self.content_length,
+            checksum_sha256,
+            expires_in,
+        })
+    }
+}
+
+/// Issue a signed upload URL.
+///
+/// Creates a pending asset (201), or re-issues a fresh signature for the caller's pending
+/// asset with the same `object_key` (200, same `asset_id`, declared values replaced).
+#[endpoint(
+    tags("assets"),
+    request_body = UploadRequest,
+    responses(
+        (status_code = 201, description = "A new pending asset", body = UploadResponse),
+        (status_code = 200, description = "The pending asset with this key, re-signed", body = UploadResponse),
+        (status_code = 400, description = "A field is invalid (`validation_failed`) or the body is not JSON (`malformed_body`)", body = ProblemDetails),
+        (status_code = 409, description = "The asset with this key is already complete (`upload_already_complete`)", body = ProblemDetails),
+        (status_code = 413, description = "`content_length` exceeds `uploads.max_size` (`upload_too_large`) or the body exceeds 64 KiB (`body_too_large`)", body = ProblemDetails),
+        (status_code = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ProblemDetails),
+        (status_code = 503, description = "Database or storage unavailable", body = ProblemDetails),
+    )
+)]
+pub async fn presign_upload(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), AppError> {
+    let state = AppState::from_depot(depot)?.clone();
+    let owner = owner_of(depot)?;
+    let upload = read_json::<UploadRequest>(req)
+        .await?
+        .validate(&state.settings)?;
+
+    let id = AssetId::generate();
+    let expires_at = super::now_plus(upload.expires_in);
+    let new = NewUpload {
+        id,
+        storage_key: storage_key(
+            &state.settings.storage.key_prefix,
+            &owner,
+            id,
+            &upload.object_key,
+        ),
+        owner,
+        object_key: upload.object_key,
+        bucket: state.settings.storage.bucket.clone(),
+        content_type: upload.content_type,
+        content_length: upload.content_length,
+        checksum_sha256: upload.checksum_sha256,
+        upload_expires_at: expires_at,
+    };
+    let (asset, status) = match state.assets.issue_upload(&new).await? {
+        IssueOutcome::Created(asset) => (asset, StatusCode::CREATED),
+        IssueOutcome::Reissued(asset) => (asset, StatusCode::OK),
+        IssueOutcome::AlreadyComplete => return Err(AppError::UploadAlreadyComplete),
+    };
+    let signed = state
+        .storage
+        .presign_upload(&UploadSpec {
+            storage_key: &asset.storage_key,
+            content_type: asset.content_type.as_ref(),
+            content_length: asset.content_length,
+            checksum_sha256: asset.checksum_sha256.as_ref(),
+            max_size: state.settings.uploads.max_size,
+            expires_in: upload.expires_in,
+        })
+        .await?;
+    let signed_info = match signed {
+        SignedUpload::Put { url, headers } => SignedInfo {
+            method: "PUT".into(),
+            url,
+            headers: Some(headers),
+            fields: None,
+        },
+        SignedUpload::Post { url, fields } => SignedInfo {
+            method: "POST".into(),
+            url,
+            headers: None,
+            fields: Some(fields),
+        },
+    };
+    tracing::info!(asset_id = %asset.id, created = status == StatusCode::CREATED, "issued upload URL");
+    res.status_code(status);
+    res.render(Json(UploadResponse {
+        asset_id: asset.id.to_string(),
+        status: asset.status.to_string(),
+        expires_at: rfc3339(asset.upload_expires_at),
+        signed_info,
+    }));
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! The `cloud-asset-uploader` command: `serve` (the default) and `migrate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use cloud_asset_uploader::config::Settings;
+use cloud_asset_uploader::startup::{Application, shutdown_signal};
+use cloud_asset_uploader::{db, telemetry};
+
+/// Issues short-lived signed URLs for uploading assets straight to object storage (S3,
+/// MinIO or local disk), tracks them in Postgres, and signs downloads of completed uploads.
+///
+/// Configuration is read from config/default.toml, config/<UPLOADER_PROFILE>.toml, the
+/// --config file, then UPLOADER_<SECTION>__<KEY> environment variables (see the README).
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// An extra TOML configuration file, applied over config/*.toml.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Directory holding default.toml and the profile files.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "config",
+        env = "UPLOADER_CONFIG_DIR"
+    )]
+    config_dir: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default): migrates the database first when
+    /// database.migrate_on_start is true, and stops gracefully on SIGTERM or Ctrl-C.
+    Serve,
+    /// Apply pending database migrations, print each one applied, and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.config_dir, cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(&settings.log);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "stopped");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(profile = %settings.profile, backend = ?settings.storage.backend, "starting");
+    Application::build(settings)
+        .await?
+        .run_until_stopped(shutdown_signal())
+        .await
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let pool = db::connect_lazy(&settings.database)?;
+    let applied = db::migrate(&pool).await?;
+    if applied.is_empty() {
+        println!("the database schema is up to date");
+    }
+    for migration in applied {
+        println!("applied {migration}");
+    }
+    Ok(())
+}

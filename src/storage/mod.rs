@@ -1,0 +1,110 @@
+//! Object storage behind one trait, [`Storage`], with one module per backend:
+//! [`s3`] (AWS S3 and S3-compatible services) and [`local`] (files on this server's disk,
+//! with URLs the server signs and serves itself).
+//!
+//! A backend never moves an asset's bytes through the API: it signs URLs that let a client
+//! talk to storage directly, and it inspects what storage holds when an upload is completed.
+
+pub mod local;
+pub mod s3;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::config::{Settings, StorageBackend};
+use crate::domain::{ContentType, Sha256Checksum};
+
+/// What a signed upload URL must enforce.
+#[derive(Debug, Clone)]
+pub struct UploadSpec<'a> {
+    pub storage_key: &'a str,
+    pub content_type: Option<&'a ContentType>,
+    /// Exact size the body must have, when declared.
+    pub content_length: Option<u64>,
+    pub checksum_sha256: Option<&'a Sha256Checksum>,
+    /// Largest body storage may accept.
+    pub max_size: u64,
+    pub expires_in: Duration,
+}
+
+/// How a client sends the file: the request storage expects, signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "method")]
+pub enum SignedUpload {
+    /// `PUT url` with exactly these headers and the file as the body.
+    #[serde(rename = "PUT")]
+    Put {
+        url: String,
+        headers: BTreeMap<String, String>,
+    },
+    /// `POST url` as `multipart/form-data`: these fields first, then the file in a field
+    /// named `file`.
+    #[serde(rename = "POST")]
+    Post {
+        url: String,
+        fields: BTreeMap<String, String>,
+    },
+}
+
+/// What a signed download URL serves.
+#[derive(Debug, Clone)]
+pub struct DownloadSpec<'a> {
+    pub storage_key: &'a str,
+    pub content_type: Option<&'a ContentType>,
+    pub expires_in: Duration,
+}
+
+/// What storage holds under a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub size: u64,
+    /// The object's SHA-256, when it was asked for.
+    pub checksum_sha256: Option<Sha256Checksum>,
+}
+
+/// Failures of the storage service.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// Storage could not be reached or refused the call; worth retrying later.
+    #[error("storage unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// Anything else (misconfiguration, a bug).
+    #[error("storage error: {0:#}")]
+    Other(anyhow::Error),
+}
+
+/// An object store that can sign URLs for clients and inspect what they stored.
+#[async_trait]
+pub trait Storage: Send + Sync {
+    /// Signs a request that uploads one object, enforcing `spec` in storage itself.
+    async fn presign_upload(&self, spec: &UploadSpec<'_>) -> Result<SignedUpload, StorageError>;
+
+    /// Signs a `GET` URL for one object.
+    async fn presign_download(&self, spec: &DownloadSpec<'_>) -> Result<String, StorageError>;
+
+    /// What storage holds under `storage_key`, or `None` when nothing is there. With
+    /// `with_checksum`, also the SHA-256 of the stored bytes.
+    async fn stat(
+        &self,
+        storage_key: &str,
+        with_checksum: bool,
+    ) -> Result<Option<StoredObject>, StorageError>;
+
+    /// A cheap call proving storage answers (for `/readyz`).
+    async fn check_ready(&self) -> Result<(), StorageError>;
+}
+
+/// The configured backend, ready to use.
+pub async fn from_settings(
+    settings: &Settings,
+    public_url: &url::Url,
+) -> anyhow::Result<Arc<dyn Storage>> {
+    Ok(match settings.storage.backend {
+        StorageBackend::S3 => Arc::new(s3::S3Storage::connect(&settings.storage).await?),
+        StorageBackend::Local => Arc::new(local::LocalStorage::open(settings, public_url)?),
+    })
+}
