@@ -54,7 +54,7 @@ pub enum AppError {
 
 /// The body of every error response (RFC 9457 problem details plus `code`).
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
-#[salvo(schema(example = json!({
+#[salvo(schema(name = ProblemDetails, example = json!({
     "type": "urn:cloud-asset-uploader:problem:asset_not_complete",
     "title": "Asset not complete",
     "status": 409,

@@ -16,14 +16,34 @@ use crate::storage::DownloadSpec;
 #[salvo(parameters(default_parameter_in = Query))]
 struct AccessQuery {
     /// Id returned by `POST /api/upload`.
-    asset_id: Option<String>,
+    asset_id: String,
     /// Lifetime of the URL in seconds (default `access.default_expires_in`, at most
     /// `access.max_expires_in`).
-    expires_in: Option<String>,
+    expires_in: Option<u64>,
+}
+
+/// The query, each parameter checked on its own so an error can name it.
+fn parse_query(req: &Request) -> Result<AccessQuery, ValidationError> {
+    let asset_id = req
+        .query::<String>("asset_id")
+        .ok_or_else(|| ValidationError::new("asset_id", "is required"))?;
+    let expires_in = req
+        .query::<String>("expires_in")
+        .map(|v| {
+            v.parse::<u64>().map_err(|_| {
+                ValidationError::new("expires_in", "must be a whole number of seconds")
+            })
+        })
+        .transpose()?;
+    Ok(AccessQuery {
+        asset_id,
+        expires_in,
+    })
 }
 
 /// A signed download URL.
 #[derive(Debug, Serialize, ToSchema)]
+#[salvo(schema(name = AccessResponse))]
 struct AccessResponse {
     asset_id: String,
     /// `GET` this URL to download the asset.
@@ -38,10 +58,10 @@ struct AccessResponse {
     parameters(AccessQuery),
     responses(
         (status_code = 200, description = "A signed download URL", body = AccessResponse),
-        (status_code = 400, description = "A parameter is invalid (`validation_failed`)", body = ProblemDetails),
-        (status_code = 404, description = "No such asset (`asset_not_found`)", body = ProblemDetails),
-        (status_code = 409, description = "The upload is not complete (`asset_not_complete`)", body = ProblemDetails),
-        (status_code = 503, description = "Database or storage unavailable", body = ProblemDetails),
+        (status_code = 400, description = "A parameter is invalid (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 409, description = "The upload is not complete (`asset_not_complete`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database or storage unavailable", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn presign_access(
@@ -50,22 +70,9 @@ pub async fn presign_access(
 ) -> Result<Json<AccessResponse>, AppError> {
     let state = AppState::from_depot(depot)?.clone();
     let owner = owner_of(depot)?;
-    let query = AccessQuery {
-        asset_id: req.query("asset_id"),
-        expires_in: req.query("expires_in"),
-    };
-    let id = query
-        .asset_id
-        .ok_or_else(|| ValidationError::new("asset_id", "is required"))?;
-    let id = AssetId::parse(&id)?;
-    let expires_in = query
-        .expires_in
-        .map(|v| {
-            v.parse::<u64>().map_err(|_| {
-                ValidationError::new("expires_in", "must be a whole number of seconds")
-            })
-        })
-        .transpose()?;
+    let query = parse_query(req)?;
+    let id = AssetId::parse(&query.asset_id)?;
+    let expires_in = query.expires_in;
     let access = &state.settings.access;
     let expires_in = expiry(expires_in, access.default_expires_in, access.max_expires_in)?;
 

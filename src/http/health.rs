@@ -18,6 +18,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The result of a health or readiness check.
 #[derive(Debug, Serialize, ToSchema)]
+#[salvo(schema(name = HealthReport))]
 struct HealthReport {
     /// `ok` or `ready`.
     status: String,
@@ -40,7 +41,7 @@ pub async fn healthz() -> Json<HealthReport> {
     tags("operations"),
     responses(
         (status_code = 200, description = "Ready to serve", body = HealthReport),
-        (status_code = 503, description = "A dependency failed (`not_ready`); `checks` names it", body = ProblemDetails),
+        (status_code = 503, description = "A dependency failed (`not_ready`); `checks` names it", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn readyz(depot: &mut Depot, res: &mut Response) -> Result<(), AppError> {

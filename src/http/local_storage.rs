@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use futures::TryStreamExt;
 use salvo::http::StatusCode;
 use salvo::http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderValue};
+use salvo::prelude::Json;
 use salvo::{Depot, Request, Response, handler};
 
 use crate::error::{AppError, ProblemDetails};
@@ -36,11 +37,17 @@ pub async fn put_object(req: &mut Request, depot: &mut Depot, res: &mut Response
         .receive(&signed, content_type.as_deref(), Box::pin(body))
         .await
     {
-        Ok(checksum) => {
-            if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", hex_of(checksum.as_str()))) {
+        Ok(stored) => {
+            let checksum = stored.checksum_sha256.map(|c| c.to_string());
+            if let Some(etag) = checksum
+                .as_deref()
+                .and_then(|c| HeaderValue::from_str(&format!("\"{}\"", hex_of(c))).ok())
+            {
                 res.headers_mut().insert(ETAG, etag);
             }
-            res.status_code(StatusCode::OK);
+            res.render(Json(
+                serde_json::json!({ "size": stored.size, "checksum_sha256": checksum }),
+            ));
         }
         Err(rejection) => {
             if let UploadRejection::Storage(e) = &rejection {

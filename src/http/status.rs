@@ -13,7 +13,7 @@ use crate::state::AppState;
 /// The status a client reports for its upload.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[salvo(schema(example = json!({
+#[salvo(schema(name = StatusRequest, example = json!({
     "asset_id": "01936f0e-4a9b-7c3e-9f51-2d7c0a8b6e42",
     "uploaded_status": "complete"
 })))]
@@ -26,6 +26,7 @@ struct StatusRequest {
 
 /// The asset's status after the change.
 #[derive(Debug, Serialize, ToSchema)]
+#[salvo(schema(name = StatusResponse))]
 struct StatusResponse {
     success: bool,
     asset_id: String,
@@ -41,11 +42,11 @@ struct StatusResponse {
     request_body = StatusRequest,
     responses(
         (status_code = 200, description = "The asset now has the requested status", body = StatusResponse),
-        (status_code = 400, description = "A field is invalid (`validation_failed`) or the body is not JSON (`malformed_body`)", body = ProblemDetails),
-        (status_code = 404, description = "No such asset (`asset_not_found`)", body = ProblemDetails),
-        (status_code = 409, description = "Nothing uploaded yet (`upload_not_found`), the stored object differs from what was declared (`upload_mismatch`), or complete → pending (`completion_irreversible`)", body = ProblemDetails),
-        (status_code = 415, description = "The body is not `application/json`", body = ProblemDetails),
-        (status_code = 503, description = "Database or storage unavailable", body = ProblemDetails),
+        (status_code = 400, description = "A field is invalid (`validation_failed`) or the body is not JSON (`malformed_body`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 409, description = "Nothing uploaded yet (`upload_not_found`), the stored object differs from what was declared (`upload_mismatch`), or complete → pending (`completion_irreversible`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 415, description = "The body is not `application/json`", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database or storage unavailable", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn mark_status(

@@ -23,7 +23,7 @@ use crate::storage::{SignedUpload, UploadSpec};
 /// What a client wants to upload.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[salvo(schema(example = json!({
+#[salvo(schema(name = UploadRequest, example = json!({
     "object_key": "photos/cat.png",
     "content_type": "image/png",
     "content_length": 48213,
@@ -47,6 +47,7 @@ struct UploadRequest {
 
 /// How to send the file to storage.
 #[derive(Debug, Serialize, ToSchema)]
+#[salvo(schema(name = SignedInfo))]
 struct SignedInfo {
     /// `PUT` (send the file as the body with `headers`) or `POST` (send a
     /// `multipart/form-data` form with `fields`, then the file in a field named `file`).
@@ -62,6 +63,7 @@ struct SignedInfo {
 
 /// A pending asset and the signed request that uploads it.
 #[derive(Debug, Serialize, ToSchema)]
+#[salvo(schema(name = UploadResponse))]
 struct UploadResponse {
     /// Id of the asset (UUID).
     asset_id: String,
@@ -129,11 +131,11 @@ impl UploadRequest {
     responses(
         (status_code = 201, description = "A new pending asset", body = UploadResponse),
         (status_code = 200, description = "The pending asset with this key, re-signed", body = UploadResponse),
-        (status_code = 400, description = "A field is invalid (`validation_failed`) or the body is not JSON (`malformed_body`)", body = ProblemDetails),
-        (status_code = 409, description = "The asset with this key is already complete (`upload_already_complete`)", body = ProblemDetails),
-        (status_code = 413, description = "`content_length` exceeds `uploads.max_size` (`upload_too_large`) or the body exceeds 64 KiB (`body_too_large`)", body = ProblemDetails),
-        (status_code = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ProblemDetails),
-        (status_code = 503, description = "Database or storage unavailable", body = ProblemDetails),
+        (status_code = 400, description = "A field is invalid (`validation_failed`) or the body is not JSON (`malformed_body`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 409, description = "The asset with this key is already complete (`upload_already_complete`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 413, description = "`content_length` exceeds `uploads.max_size` (`upload_too_large`) or the body exceeds 64 KiB (`body_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 415, description = "The body is not `application/json` (`unsupported_media_type`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database or storage unavailable", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn presign_upload(

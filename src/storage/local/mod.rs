@@ -129,7 +129,7 @@ impl LocalStorage {
         signed: &SignedRequest,
         content_type: Option<&str>,
         body: S,
-    ) -> Result<Sha256Checksum, UploadRejection>
+    ) -> Result<StoredObject, UploadRejection>
     where
         S: Stream<Item = std::io::Result<Bytes>> + Unpin,
     {
@@ -154,7 +154,10 @@ impl LocalStorage {
                     .finish()
                     .await
                     .map_err(|e| StorageError::Other(anyhow!(e).context("finishing the upload")))?;
-                Ok(checksum)
+                Ok(StoredObject {
+                    size: received,
+                    checksum_sha256: Some(checksum),
+                })
             }
             Err(rejection) => {
                 let _ = writer.abort().await;
