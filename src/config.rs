@@ -50,6 +50,8 @@ pub struct ServerSettings {
     pub public_url: Option<String>,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
+    /// How long a start keeps retrying a database or storage that does not answer yet.
+    pub startup_timeout_secs: u64,
 }
 
 /// `[database]`: the Postgres that holds asset records.
@@ -150,6 +152,7 @@ impl Default for ServerSettings {
             bind: "127.0.0.1:8080".into(),
             public_url: None,
             shutdown_timeout_secs: 30,
+            startup_timeout_secs: 60,
         }
     }
 }

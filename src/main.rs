@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use cloud_asset_uploader::config::Settings;
 use cloud_asset_uploader::startup::{Application, shutdown_signal};
-use cloud_asset_uploader::{db, telemetry};
+use cloud_asset_uploader::{db, healthcheck, telemetry};
 
 /// Issues short-lived signed URLs for uploading assets straight to object storage (S3,
 /// MinIO or local disk), tracks them in Postgres, and signs downloads of completed uploads.
@@ -39,6 +39,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations, print each one applied, and exit.
     Migrate,
+    /// Exit 0 when the server configured by server.bind answers GET /healthz with 200
+    /// (for container health checks; needs no curl).
+    Healthcheck,
 }
 
 #[tokio::main]
@@ -51,15 +54,24 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(&settings.log);
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    // The health probe runs every few seconds; its only output is its exit code and errors.
+    let logs = !matches!(command, Command::Healthcheck);
+    if logs {
+        telemetry::init(&settings.log);
+    }
+    let result = match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
+        Command::Healthcheck => probe(settings).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
+        Err(error) if logs => {
             tracing::error!(error = format!("{error:#}"), "stopped");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
@@ -72,6 +84,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await?
         .run_until_stopped(shutdown_signal())
         .await
+}
+
+async fn probe(settings: Settings) -> anyhow::Result<()> {
+    // `validate` already proved server.bind is a socket address.
+    let bind = settings.server.bind.parse()?;
+    healthcheck::check(healthcheck::probe_address(bind)).await
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {

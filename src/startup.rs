@@ -1,5 +1,7 @@
 //! Building the application from settings, and running it until told to stop.
 
+mod retry;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,10 +36,15 @@ impl Application {
         let local_addr = listener.local_addr().context("reading the bound address")?;
         let public_url = public_url(&settings, local_addr)?;
 
+        let startup_budget = Duration::from_secs(settings.server.startup_timeout_secs);
         let pool = db::connect_lazy(&settings.database)?;
         if settings.database.migrate_on_start {
-            for applied in db::migrate(&pool).await? {
-                tracing::info!(migration = %applied, "applied migration");
+            let applied = retry::with_backoff("migrating the database", startup_budget, || {
+                db::migrate(&pool)
+            })
+            .await?;
+            for migration in applied {
+                tracing::info!(%migration, "applied migration");
             }
         }
         let local_storage = match settings.storage.backend {
@@ -48,7 +55,12 @@ impl Application {
         };
         let storage: Arc<dyn storage::Storage> = match &local_storage {
             Some(local) => local.clone(),
-            None => storage::from_settings(&settings, &public_url).await?,
+            None => {
+                retry::with_backoff("connecting storage", startup_budget, || {
+                    storage::from_settings(&settings, &public_url)
+                })
+                .await?
+            }
         };
         let state = AppState {
             assets: AssetRepository::new(pool.clone()),

@@ -1,5 +1,7 @@
 //! Logging: a `tracing` subscriber writing text or JSON lines to stdout.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSettings};
@@ -11,7 +13,9 @@ pub fn init(settings: &LogSettings) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        // Colour codes only for a terminal, never into collected logs.
+        .with_ansi(std::io::stdout().is_terminal());
     // A second init (tests building several apps) keeps the first subscriber.
     let _ = match settings.format {
         LogFormat::Json => builder
