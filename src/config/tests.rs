@@ -159,7 +159,8 @@ fn compat_variables_sit_below_uploader_variables() {
 #[test]
 fn invalid_values_name_their_key() {
     let dir = config_dir("", "development", "");
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case] = &[
         (&[], "database.url", "no database configured"),
         (
             &[DB, ("UPLOADER_SERVER__BIND", "localhost")],

@@ -1,0 +1,15 @@
+//! Black-box tests of the HTTP API, against real Postgres and S3 (MinIO) in containers.
+//!
+//! One binary, so the containers start once: see `helpers` for `spawn_app`, which gives each
+//! test its own server, database and bucket (or storage directory). The containers need a
+//! running Docker engine; `UPLOADER_TEST_POSTGRES_IMAGE` and `UPLOADER_TEST_MINIO_IMAGE`
+//! (`name:tag`) replace the public images, e.g. with local stand-ins on an offline machine.
+
+mod access;
+mod health;
+mod helpers;
+mod local_storage;
+mod s3_storage;
+mod status;
+mod upload;
+mod upload_validation;
