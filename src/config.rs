@@ -6,6 +6,10 @@
 //! them all. Values are validated once here so the rest of the crate can trust them.
 
 mod env;
+mod lenient;
+mod limits;
+mod metrics;
+mod security;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +21,12 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 pub use env::RawEnv;
+pub use limits::{Limits, OwnerLimits, UploadSettings};
+pub use metrics::MetricsSettings;
+pub use security::{
+    ApiKeyEntry, AuthMode, AuthSettings, Bucket, CorsSettings, JwtSettings, RateLimitSettings,
+    parse_network,
+};
 
 /// Prefix of every environment variable that sets a configuration key.
 pub const ENV_PREFIX: &str = "UPLOADER_";
@@ -37,7 +47,11 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub uploads: UploadSettings,
     pub access: AccessSettings,
+    pub auth: AuthSettings,
+    pub rate_limit: RateLimitSettings,
+    pub cors: CorsSettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
 }
 
 /// `[server]`: where the HTTP API listens and how clients reach it.
@@ -52,6 +66,9 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// How long a start keeps retrying a database or storage that does not answer yet.
     pub startup_timeout_secs: u64,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
+    #[serde(deserialize_with = "lenient::comma_list")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[database]`: the Postgres that holds asset records.
@@ -111,16 +128,6 @@ pub struct LocalSettings {
     pub signing_key: Option<SecretString>,
 }
 
-/// `[uploads]`: limits on issued upload URLs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct UploadSettings {
-    pub default_expires_in: u64,
-    pub max_expires_in: u64,
-    /// Largest object a client may upload, in bytes.
-    pub max_size: u64,
-}
-
 /// `[access]`: limits on issued download URLs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -153,6 +160,7 @@ impl Default for ServerSettings {
             public_url: None,
             shutdown_timeout_secs: 30,
             startup_timeout_secs: 60,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -197,16 +205,6 @@ impl Default for LocalSettings {
         Self {
             root: PathBuf::from("data/objects"),
             signing_key: None,
-        }
-    }
-}
-
-impl Default for UploadSettings {
-    fn default() -> Self {
-        Self {
-            default_expires_in: 60,
-            max_expires_in: 1800,
-            max_size: 5 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -365,6 +363,7 @@ impl Settings {
             self.access.default_expires_in,
             self.access.max_expires_in,
         )?;
+        self.validate_security()?;
         if self.uploads.max_size == 0 {
             return Err(ConfigError::invalid(
                 "uploads.max_size",
@@ -380,6 +379,7 @@ impl Settings {
                 "not a valid tracing filter",
             ));
         }
+        self.metrics.validate()?;
         Ok(())
     }
 
@@ -389,7 +389,7 @@ impl Settings {
     }
 }
 
-fn serialize_secret<S: serde::Serializer>(
+pub(crate) fn serialize_secret<S: serde::Serializer>(
     secret: &Option<SecretString>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {

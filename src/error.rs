@@ -44,6 +44,12 @@ pub enum AppError {
     CompletionIrreversible,
     #[error("No route matches {0}")]
     RouteNotFound(String),
+    #[error("Authentication failed: {0}.")]
+    Unauthorized(crate::auth::AuthError),
+    #[error("The media type {0} is not allowed for uploads.")]
+    ContentTypeNotAllowed(String),
+    #[error("{0}")]
+    QuotaExceeded(crate::db::QuotaExceeded),
     #[error("database unavailable")]
     DatabaseUnavailable(#[source] DbError),
     #[error("storage unavailable")]
@@ -79,6 +85,26 @@ pub struct ProblemDetails {
     /// Each dependency and its state, for readiness failures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checks: Option<std::collections::BTreeMap<String, String>>,
+    /// The quota that was exceeded, with its limit and the current use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaUse>,
+    /// Seconds to wait before retrying, for rate-limited requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+/// A quota's limit and the owner's use of it.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+#[salvo(schema(name = QuotaUse))]
+pub struct QuotaUse {
+    /// `max_pending_uploads` or `max_total_bytes`.
+    pub limit: String,
+    /// The configured limit.
+    pub allowed: u64,
+    /// The owner's use before this request.
+    pub current: u64,
+    /// What this request would add.
+    pub requested: u64,
 }
 
 impl ProblemDetails {
@@ -91,6 +117,8 @@ impl ProblemDetails {
             code: code.to_owned(),
             field: None,
             checks: None,
+            quota: None,
+            retry_after: None,
         }
     }
 
@@ -145,6 +173,13 @@ impl AppError {
                 "Completion is one-way",
             ),
             Self::RouteNotFound(_) => (S::NOT_FOUND, "not_found", "Not found"),
+            Self::Unauthorized(_) => (S::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            Self::ContentTypeNotAllowed(_) => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "content_type_not_allowed",
+                "Content type not allowed",
+            ),
+            Self::QuotaExceeded(_) => (S::FORBIDDEN, "quota_exceeded", "Quota exceeded"),
             Self::DatabaseUnavailable(_) => (
                 S::SERVICE_UNAVAILABLE,
                 "database_unavailable",
@@ -176,6 +211,14 @@ impl AppError {
         let mut problem = ProblemDetails::new(status, code, title, detail);
         if let Self::Validation(e) = self {
             problem.field = Some(e.field.clone());
+        }
+        if let Self::QuotaExceeded(quota) = self {
+            problem.quota = Some(QuotaUse {
+                limit: quota.limit.to_owned(),
+                allowed: quota.allowed,
+                current: quota.current,
+                requested: quota.requested,
+            });
         }
         problem
     }

@@ -10,15 +10,18 @@
 //! - [`db`]: the Postgres pool, migrations and `AssetRepository` (all SQL lives there).
 //! - [`storage`]: the `Storage` trait with its S3 and local backends.
 //! - [`error`]: the HTTP error type and its problem+json rendering.
+//! - [`metrics`]: Prometheus metrics, served at `GET /metrics`.
 //! - [`state`]: the shared `AppState`; [`telemetry`]: logging; [`healthcheck`]: the probe
 //!   behind the `healthcheck` subcommand.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod healthcheck;
 pub mod http;
+pub mod metrics;
 pub mod startup;
 pub mod state;
 pub mod storage;

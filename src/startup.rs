@@ -12,9 +12,14 @@ use salvo::conn::tcp::TcpAcceptor;
 use salvo::{Server, Service};
 use url::Url;
 
-use crate::config::Settings;
+use crate::auth::Authenticator;
+use crate::config::{Settings, parse_network};
 use crate::db::{self, AssetRepository};
 use crate::http;
+use crate::http::rate_limit::RateLimits;
+use crate::metrics::Metrics;
+use crate::metrics::http::MetricsListener;
+use crate::metrics::storage::InstrumentedStorage;
 use crate::state::AppState;
 use crate::storage::{self, local::LocalStorage};
 
@@ -24,6 +29,8 @@ pub struct Application {
     service: Service,
     local_addr: SocketAddr,
     shutdown_timeout: Duration,
+    /// `/metrics` on its own port, when `metrics.bind` is set.
+    metrics_listener: Option<MetricsListener>,
 }
 
 impl Application {
@@ -38,6 +45,11 @@ impl Application {
 
         let startup_budget = Duration::from_secs(settings.server.startup_timeout_secs);
         let pool = db::connect_lazy(&settings.database)?;
+        let metrics = Arc::new(Metrics::new(pool.clone()));
+        let metrics_listener = match settings.metrics.separate_bind() {
+            Some(bind) => Some(MetricsListener::bind(bind, metrics.clone()).await?),
+            None => None,
+        };
         if settings.database.migrate_on_start {
             let applied = retry::with_backoff("migrating the database", startup_budget, || {
                 db::migrate(&pool)
@@ -62,12 +74,34 @@ impl Application {
                 .await?
             }
         };
+        let auth = Authenticator::from_settings(&settings.auth)?;
+        match &auth {
+            Authenticator::Anonymous => tracing::warn!(
+                "auth.mode is \"none\": every request acts as the owner \"anonymous\"; do not expose this server"
+            ),
+            Authenticator::Jwt(verifier) => verifier.spawn_reloader(),
+            Authenticator::ApiKey(_) => {}
+        }
+        let rate_limits = RateLimits::from_settings(&settings.rate_limit).map(Arc::new);
+        if let Some(limits) = &rate_limits {
+            spawn_rate_limit_housekeeping(Arc::downgrade(limits));
+        }
+        let trusted_proxies = settings
+            .server
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| parse_network(p))
+            .collect();
         let state = AppState {
+            auth: Arc::new(auth),
+            rate_limits,
+            trusted_proxies: Arc::new(trusted_proxies),
             assets: AssetRepository::new(pool.clone()),
             pool,
-            storage,
+            storage: Arc::new(InstrumentedStorage::new(storage, metrics.clone())),
             local_storage,
             settings: Arc::new(settings.clone()),
+            metrics,
         };
         let acceptor = TcpAcceptor::try_from(listener).context("preparing the listener")?;
         Ok(Self {
@@ -75,6 +109,7 @@ impl Application {
             service: http::service(state),
             local_addr,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
+            metrics_listener,
         })
     }
 
@@ -88,6 +123,13 @@ impl Application {
         self.local_addr
     }
 
+    /// The address of the separate `/metrics` listener, when `metrics.bind` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(MetricsListener::local_addr)
+    }
+
     /// Serves until `shutdown` completes, then stops accepting connections and lets
     /// in-flight requests finish for at most `server.shutdown_timeout_secs`.
     pub async fn run_until_stopped(
@@ -96,15 +138,33 @@ impl Application {
     ) -> anyhow::Result<()> {
         let server = Server::new(self.acceptor);
         let handle = server.handle();
+        let metrics_handle = self.metrics_listener.map(MetricsListener::spawn);
         let timeout = self.shutdown_timeout;
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
             handle.stop_graceful(Some(timeout));
+            if let Some(metrics) = metrics_handle {
+                metrics.stop_graceful(None);
+            }
         });
         tracing::info!(address = %self.local_addr, "listening");
         server.try_serve(self.service).await.context("serving HTTP")
     }
+}
+
+/// Every minute, forgets rate-limit buckets that are full again; stops with the application.
+fn spawn_rate_limit_housekeeping(limits: std::sync::Weak<RateLimits>) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            interval.tick().await;
+            let Some(limits) = limits.upgrade() else {
+                return;
+            };
+            limits.forget_idle();
+        }
+    });
 }
 
 /// `server.public_url`, or `http://<bound address>` when it is not set.

@@ -2,11 +2,15 @@
 
 use std::sync::Arc;
 
+use ipnet::IpNet;
 use salvo::Depot;
 
+use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::db::{AssetRepository, PgPool};
 use crate::error::AppError;
+use crate::http::rate_limit::RateLimits;
+use crate::metrics::Metrics;
 use crate::storage::Storage;
 use crate::storage::local::LocalStorage;
 
@@ -19,6 +23,13 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     /// Set when the local backend is in use: its `/storage/…` routes need the concrete type.
     pub local_storage: Option<Arc<LocalStorage>>,
+    /// Verifies the credentials of `/api` requests.
+    pub auth: Arc<Authenticator>,
+    /// Rate limits per route group, when enabled.
+    pub rate_limits: Option<Arc<RateLimits>>,
+    /// Proxies whose `X-Forwarded-For` is believed (`server.trusted_proxies`).
+    pub trusted_proxies: Arc<Vec<IpNet>>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {

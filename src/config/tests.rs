@@ -42,15 +42,10 @@ fn built_in_defaults_apply_when_nothing_is_configured() {
 fn profile_file_overrides_default_file_and_env_overrides_both() {
     let dir = config_dir(
         "[storage]\nbucket = \"from-default\"\nkey_prefix = \"from-default\"\n[uploads]\nmax_size = 10\n",
-        "production",
+        "staging",
         "[storage]\nbucket = \"from-profile\"\n",
     );
-    let settings = load(
-        &dir,
-        "production",
-        &[DB, ("UPLOADER_UPLOADS__MAX_SIZE", "99")],
-    )
-    .unwrap();
+    let settings = load(&dir, "staging", &[DB, ("UPLOADER_UPLOADS__MAX_SIZE", "99")]).unwrap();
     assert_eq!(
         settings.storage.bucket, "from-profile",
         "profile beats default.toml"
@@ -211,6 +206,120 @@ fn invalid_values_name_their_key() {
             &[("UPLOADER_DATABASE__URL", "mysql://nope")],
             "database.url",
             "not Postgres",
+        ),
+    ];
+    for (env, key, why) in cases {
+        let error = load(&dir, "development", env).expect_err(why).to_string();
+        assert!(error.contains(key), "{why}: {error:?} should name {key}");
+    }
+}
+
+#[test]
+fn the_production_profile_refuses_to_run_without_authentication() {
+    let dir = config_dir("", "production", "");
+    let error = load(&dir, "production", &[DB]).unwrap_err().to_string();
+    assert!(error.contains("auth.mode"), "{error}");
+    let secret = (
+        "UPLOADER_AUTH__JWT__HS256_SECRET",
+        "0123456789abcdef0123456789abcdef",
+    );
+    let settings = load(
+        &dir,
+        "production",
+        &[DB, ("UPLOADER_AUTH__MODE", "jwt"), secret],
+    )
+    .unwrap();
+    assert_eq!(settings.auth.mode, AuthMode::Jwt);
+}
+
+#[test]
+fn list_keys_take_comma_separated_or_json_values_from_the_environment() {
+    let dir = config_dir("", "development", "");
+    let digest = "a".repeat(64);
+    let keys = format!(r#"[{{"owner": "alice", "sha256": "{digest}"}}]"#);
+    let env = [
+        DB,
+        (
+            "UPLOADER_UPLOADS__ALLOWED_CONTENT_TYPES",
+            "image/*, application/pdf",
+        ),
+        ("UPLOADER_AUTH__MODE", "api_key"),
+        ("UPLOADER_AUTH__API_KEYS", keys.as_str()),
+        ("UPLOADER_SERVER__TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.1"),
+    ];
+    let settings = load(&dir, "development", &env).unwrap();
+    assert_eq!(
+        settings.uploads.allowed_content_types,
+        ["image/*", "application/pdf"]
+    );
+    assert_eq!(settings.auth.api_keys[0].owner, "alice");
+    assert_eq!(
+        settings.server.trusted_proxies,
+        ["10.0.0.0/8", "192.168.1.1"]
+    );
+}
+
+#[test]
+fn security_settings_are_checked() {
+    let dir = config_dir("", "development", "");
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case] = &[
+        (
+            &[DB, ("UPLOADER_AUTH__MODE", "jwt")],
+            "auth.jwt",
+            "jwt without a key",
+        ),
+        (
+            &[
+                DB,
+                ("UPLOADER_AUTH__MODE", "jwt"),
+                ("UPLOADER_AUTH__JWT__HS256_SECRET", "short"),
+            ],
+            "auth.jwt.hs256_secret",
+            "weak secret",
+        ),
+        (
+            &[DB, ("UPLOADER_AUTH__MODE", "api_key")],
+            "auth.api_keys",
+            "api_key mode without keys",
+        ),
+        (
+            &[
+                DB,
+                ("UPLOADER_AUTH__MODE", "api_key"),
+                (
+                    "UPLOADER_AUTH__API_KEYS",
+                    r#"[{"owner":"a","sha256":"plaintext-key"}]"#,
+                ),
+            ],
+            "auth.api_keys",
+            "a key that is not a digest",
+        ),
+        (
+            &[DB, ("UPLOADER_SERVER__TRUSTED_PROXIES", "not-an-ip")],
+            "server.trusted_proxies",
+            "bad proxy",
+        ),
+        (
+            &[
+                DB,
+                (
+                    "UPLOADER_CORS__ALLOWED_ORIGINS",
+                    "https://app.example.com/path",
+                ),
+            ],
+            "cors.allowed_origins",
+            "an origin has no path",
+        ),
+        (
+            &[DB, ("UPLOADER_UPLOADS__ALLOWED_CONTENT_TYPES", "image")],
+            "uploads.allowed_content_types",
+            "not a media type",
+        ),
+        (
+            &[DB, ("UPLOADER_RATE_LIMIT__ISSUE__BURST", "0")],
+            "rate_limit.issue",
+            "an empty bucket",
         ),
     ];
     for (env, key, why) in cases {

@@ -4,8 +4,8 @@
 //! (`query_typed`), so Postgres needs no separate prepare step.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{GenericClient, Row};
 
 use super::{DbError, PgPool};
 use crate::domain::{Asset, AssetId, AssetStatus, ContentType, ObjectKey, Owner, Sha256Checksum};
@@ -38,6 +38,29 @@ pub enum IssueOutcome {
     Reissued(Asset),
     /// A complete asset has this key; nothing changed.
     AlreadyComplete,
+    /// The owner's quota does not allow this upload; nothing changed.
+    QuotaExceeded(QuotaExceeded),
+}
+
+/// Per-owner quotas checked when an upload is issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub max_pending_uploads: Option<u64>,
+    pub max_total_bytes: Option<u64>,
+    /// What a pending upload without a declared length may grow to.
+    pub max_size: u64,
+}
+
+/// Which quota an upload would exceed, its limit and the owner's use of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "The {limit} quota of {allowed} would be exceeded: {current} in use, {requested} more requested."
+)]
+pub struct QuotaExceeded {
+    pub limit: &'static str,
+    pub allowed: u64,
+    pub current: u64,
+    pub requested: u64,
 }
 
 /// Asset records in Postgres.
@@ -51,50 +74,58 @@ impl AssetRepository {
         Self { pool }
     }
 
-    /// Creates a pending asset, or re-issues the owner's pending asset with the same key, in
-    /// one statement: concurrent requests for one new key yield exactly one asset.
-    pub async fn issue_upload(&self, new: &NewUpload) -> Result<IssueOutcome, DbError> {
-        let sql = format!(
-            "INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type, \
-                 content_length, checksum_sha256, upload_expires_at) \
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9) \
-             ON CONFLICT (owner, object_key) DO UPDATE SET \
-                 content_type = EXCLUDED.content_type, \
-                 content_length = EXCLUDED.content_length, \
-                 checksum_sha256 = EXCLUDED.checksum_sha256, \
-                 upload_expires_at = EXCLUDED.upload_expires_at \
-             WHERE assets.status = 'pending' \
-             RETURNING {COLUMNS}, (xmax = 0) AS inserted"
-        );
-        let content_length = new.content_length.map(to_i64);
-        let params: [(&(dyn ToSql + Sync), Type); 9] = [
-            (&new.id.as_uuid(), Type::UUID),
-            (&new.owner.as_str(), Type::TEXT),
-            (&new.object_key.as_str(), Type::TEXT),
-            (&new.storage_key, Type::TEXT),
-            (&new.bucket, Type::TEXT),
-            (
-                &new.content_type.as_ref().map(ContentType::as_str),
-                Type::TEXT,
-            ),
-            (&content_length, Type::INT8),
-            (
-                &new.checksum_sha256.as_ref().map(Sha256Checksum::as_str),
-                Type::TEXT,
-            ),
-            (&new.upload_expires_at, Type::TIMESTAMPTZ),
-        ];
-        let conn = self.pool.get().await?;
-        let Some(row) = conn.query_typed_opt(&sql, &params).await? else {
+    /// Creates a pending asset, or re-issues the owner's pending asset with the same key.
+    ///
+    /// Without quotas this is one statement: concurrent requests for one new key yield exactly
+    /// one asset. With quotas, the owner's uploads are serialised by a transaction-scoped
+    /// advisory lock, so concurrent requests cannot overshoot a quota.
+    pub async fn issue_upload(
+        &self,
+        new: &NewUpload,
+        quota: Quota,
+    ) -> Result<IssueOutcome, DbError> {
+        let mut conn = self.pool.get().await?;
+        if quota.max_pending_uploads.is_none() && quota.max_total_bytes.is_none() {
+            return upsert(&*conn, new).await;
+        }
+        let tx = conn.transaction().await?;
+        tx.query_typed(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[(&new.owner.as_str(), Type::TEXT)],
+        )
+        .await?;
+        let usage = tx
+            .query_typed_one(
+                "SELECT \
+                     count(*) FILTER (WHERE status = 'pending' AND object_key <> $2) AS pending, \
+                     coalesce(sum(CASE WHEN status = 'complete' THEN coalesce(stored_size, content_length, 0) \
+                                       ELSE coalesce(content_length, $3) END) \
+                              FILTER (WHERE NOT (status = 'pending' AND object_key = $2)), 0)::bigint AS bytes, \
+                     coalesce(bool_or(status = 'complete' AND object_key = $2), false) AS key_complete \
+                 FROM assets WHERE owner = $1",
+                &[
+                    (&new.owner.as_str(), Type::TEXT),
+                    (&new.object_key.as_str(), Type::TEXT),
+                    (&to_i64(quota.max_size), Type::INT8),
+                ],
+            )
+            .await?;
+        if usage.try_get::<_, bool>("key_complete")? {
             return Ok(IssueOutcome::AlreadyComplete);
-        };
-        let inserted: bool = row.try_get("inserted")?;
-        let asset = asset_from_row(&row)?;
-        Ok(if inserted {
-            IssueOutcome::Created(asset)
-        } else {
-            IssueOutcome::Reissued(asset)
-        })
+        }
+        let pending = u64::try_from(usage.try_get::<_, i64>("pending")?).unwrap_or(0);
+        let bytes = u64::try_from(usage.try_get::<_, i64>("bytes")?).unwrap_or(0);
+        if let Some(exceeded) = check_quota(
+            quota,
+            pending,
+            bytes,
+            new.content_length.unwrap_or(quota.max_size),
+        ) {
+            return Ok(IssueOutcome::QuotaExceeded(exceeded));
+        }
+        let outcome = upsert(&tx, new).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     /// The owner's asset with this id, if any.
@@ -142,6 +173,75 @@ impl AssetRepository {
             .await?;
         row.as_ref().map(asset_from_row).transpose()
     }
+}
+
+/// The insert-or-re-issue statement.
+async fn upsert(client: &impl GenericClient, new: &NewUpload) -> Result<IssueOutcome, DbError> {
+    let sql = format!(
+        "INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type, \
+             content_length, checksum_sha256, upload_expires_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9) \
+         ON CONFLICT (owner, object_key) DO UPDATE SET \
+             content_type = EXCLUDED.content_type, \
+             content_length = EXCLUDED.content_length, \
+             checksum_sha256 = EXCLUDED.checksum_sha256, \
+             upload_expires_at = EXCLUDED.upload_expires_at \
+         WHERE assets.status = 'pending' \
+         RETURNING {COLUMNS}, (xmax = 0) AS inserted"
+    );
+    let content_length = new.content_length.map(to_i64);
+    let params: [(&(dyn ToSql + Sync), Type); 9] = [
+        (&new.id.as_uuid(), Type::UUID),
+        (&new.owner.as_str(), Type::TEXT),
+        (&new.object_key.as_str(), Type::TEXT),
+        (&new.storage_key, Type::TEXT),
+        (&new.bucket, Type::TEXT),
+        (
+            &new.content_type.as_ref().map(ContentType::as_str),
+            Type::TEXT,
+        ),
+        (&content_length, Type::INT8),
+        (
+            &new.checksum_sha256.as_ref().map(Sha256Checksum::as_str),
+            Type::TEXT,
+        ),
+        (&new.upload_expires_at, Type::TIMESTAMPTZ),
+    ];
+    let Some(row) = client.query_typed_opt(&sql, &params).await? else {
+        return Ok(IssueOutcome::AlreadyComplete);
+    };
+    let inserted: bool = row.try_get("inserted")?;
+    let asset = asset_from_row(&row)?;
+    Ok(if inserted {
+        IssueOutcome::Created(asset)
+    } else {
+        IssueOutcome::Reissued(asset)
+    })
+}
+
+/// The quota `requested` more bytes (and one more pending upload) would exceed, if any.
+fn check_quota(quota: Quota, pending: u64, bytes: u64, requested: u64) -> Option<QuotaExceeded> {
+    if let Some(allowed) = quota.max_pending_uploads
+        && pending + 1 > allowed
+    {
+        return Some(QuotaExceeded {
+            limit: "max_pending_uploads",
+            allowed,
+            current: pending,
+            requested: 1,
+        });
+    }
+    if let Some(allowed) = quota.max_total_bytes
+        && bytes.saturating_add(requested) > allowed
+    {
+        return Some(QuotaExceeded {
+            limit: "max_total_bytes",
+            allowed,
+            current: bytes,
+            requested,
+        });
+    }
+    None
 }
 
 fn to_i64(value: u64) -> i64 {

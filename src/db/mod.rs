@@ -11,7 +11,7 @@ use bb8_postgres::PostgresConnectionManager;
 use secrecy::ExposeSecret;
 use tokio_postgres::NoTls;
 
-pub use assets::{AssetRepository, IssueOutcome, NewUpload};
+pub use assets::{AssetRepository, IssueOutcome, NewUpload, Quota, QuotaExceeded};
 
 use crate::config::DatabaseSettings;
 

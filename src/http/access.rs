@@ -55,12 +55,15 @@ struct AccessResponse {
 /// Issue a signed download URL for a complete asset.
 #[endpoint(
     tags("assets"),
+    security(("bearer_token" = []), ("api_key" = [])),
     parameters(AccessQuery),
     responses(
         (status_code = 200, description = "A signed download URL", body = AccessResponse),
         (status_code = 400, description = "A parameter is invalid (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "The upload is not complete (`asset_not_complete`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database or storage unavailable", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]

@@ -1,14 +1,13 @@
 //! What wraps every request: a request id and one log line, problem+json for errors no
-//! handler rendered (unknown routes, wrong methods), and the request's owner.
+//! handler rendered (unknown routes, wrong methods).
 
 use std::time::Instant;
 
 use salvo::http::StatusCode;
 use salvo::http::header::{HeaderName, HeaderValue};
-use salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait, handler};
+use salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait};
 use tracing::Instrument;
 
-use crate::domain::Owner;
 use crate::error::{AppError, ProblemDetails};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -98,12 +97,6 @@ impl Handler for ProblemCatcher {
         };
         problem.render(res);
     }
-}
-
-/// Until authentication is configured, every request acts for the anonymous owner.
-#[handler]
-pub async fn anonymous_owner(depot: &mut Depot) {
-    depot.insert_typed(Owner::anonymous());
 }
 
 #[cfg(test)]

@@ -2,10 +2,13 @@
 //! document, and the middleware every request passes through.
 
 mod access;
+mod client_ip;
+mod guard;
 mod health;
 mod json;
 mod local_storage;
 mod middleware;
+pub mod rate_limit;
 mod status;
 mod uploads;
 
@@ -14,27 +17,53 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use salvo::affix_state;
 use salvo::catcher::Catcher;
+use salvo::cors::{AllowHeaders, AllowMethods, AllowOrigin, Cors, CorsHandler};
 use salvo::oapi::OpenApi;
+use salvo::oapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use salvo::oapi::swagger_ui::SwaggerUi;
 use salvo::{Depot, Router, Service};
 
+use crate::config::CorsSettings;
 use crate::domain::{Owner, ValidationError};
 use crate::error::AppError;
 use crate::state::AppState;
+use guard::Guard;
+use rate_limit::RouteGroup;
 
 /// The whole HTTP service: API routes, local storage routes (local backend), docs, probes.
 pub fn service(state: AppState) -> Service {
     let api = Router::with_path("api")
-        .hoop(middleware::anonymous_owner)
-        .push(Router::with_path("upload").post(uploads::presign_upload))
-        .push(Router::with_path("status").put(status::mark_status))
-        .push(Router::with_path("access").get(access::presign_access));
+        .push(
+            Router::with_path("upload")
+                .hoop(Guard(RouteGroup::Issue))
+                .post(uploads::presign_upload),
+        )
+        .push(
+            Router::with_path("status")
+                .hoop(Guard(RouteGroup::Issue))
+                .put(status::mark_status),
+        )
+        .push(
+            Router::with_path("access")
+                .hoop(Guard(RouteGroup::Read))
+                .get(access::presign_access),
+        );
     let probes = Router::new()
         .push(Router::with_path("healthz").get(health::healthz))
         .push(Router::with_path("readyz").get(health::readyz));
     let documented = Router::new().push(api).push(probes);
-    let doc =
-        OpenApi::new("Cloud Asset Uploader", env!("CARGO_PKG_VERSION")).merge_router(&documented);
+    let doc = OpenApi::new("Cloud Asset Uploader", env!("CARGO_PKG_VERSION"))
+        .add_security_scheme(
+            "bearer_token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer).bearer_format("JWT")),
+        )
+        .add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(
+                crate::auth::api_key::HEADER,
+            ))),
+        )
+        .merge_router(&documented);
 
     let mut router = Router::new()
         .hoop(affix_state::inject(state.clone()))
@@ -52,9 +81,58 @@ pub fn service(state: AppState) -> Service {
                 .get(local_storage::get_object),
         );
     }
-    Service::new(router)
-        .catcher(Catcher::new(middleware::ProblemCatcher))
+    if state.settings.metrics.on_main_listener() {
+        router = router.push(crate::metrics::http::router(state.metrics.clone()));
+    }
+    let mut service = Service::new(router).catcher(Catcher::new(middleware::ProblemCatcher));
+    // CORS wraps everything (preflight requests match no route), but only when origins are set.
+    if let Some(cors) = cors(&state.settings.cors) {
+        service = service.hoop(cors);
+    }
+    service
         .hoop(middleware::RequestLog)
+        .hoop(crate::metrics::http::RecordRequests(state.metrics.clone()))
+}
+
+/// The CORS layer for the configured origins, or `None` when no origin is allowed.
+fn cors(settings: &CorsSettings) -> Option<CorsHandler> {
+    if settings.allowed_origins.is_empty() {
+        return None;
+    }
+    let origins = if settings.allowed_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            settings
+                .allowed_origins
+                .iter()
+                .filter_map(|o| o.parse().ok()),
+        )
+    };
+    let methods: Vec<salvo::http::Method> = settings
+        .allowed_methods
+        .iter()
+        .filter_map(|m| m.parse().ok())
+        .collect();
+    let headers: Vec<salvo::http::HeaderName> = settings
+        .allowed_headers
+        .iter()
+        .filter_map(|h| h.parse().ok())
+        .collect();
+    Some(
+        Cors::new()
+            .allow_origin(origins)
+            .allow_methods(AllowMethods::list(methods))
+            .allow_headers(AllowHeaders::list(headers))
+            .expose_headers(vec![
+                "x-request-id",
+                "ratelimit-limit",
+                "ratelimit-remaining",
+                "retry-after",
+            ])
+            .max_age(Duration::from_secs(settings.max_age_secs))
+            .into_handler(),
+    )
 }
 
 /// The owner of the current request, set by the authentication layer.

@@ -39,6 +39,7 @@ struct StatusResponse {
 /// checksum. Completing twice is harmless; a complete asset never goes back to pending.
 #[endpoint(
     tags("assets"),
+    security(("bearer_token" = []), ("api_key" = [])),
     request_body = StatusRequest,
     responses(
         (status_code = 200, description = "The asset now has the requested status", body = StatusResponse),
@@ -46,6 +47,8 @@ struct StatusResponse {
         (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "Nothing uploaded yet (`upload_not_found`), the stored object differs from what was declared (`upload_mismatch`), or complete → pending (`completion_irreversible`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 415, description = "The body is not `application/json`", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database or storage unavailable", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
@@ -77,6 +80,7 @@ pub async fn mark_status(
                 .await?
                 .ok_or(AppError::AssetNotFound(id))?;
             tracing::info!(asset_id = %id, size = stored_size, "asset completed");
+            state.metrics.asset_completed();
             completed.status
         }
         (AssetStatus::Pending, _) => unreachable!("pending → pending matched above"),
@@ -104,10 +108,11 @@ async fn verify_upload(state: &AppState, asset: &Asset) -> Result<u64, AppError>
             stored.size
         )));
     }
-    if stored.size > state.settings.uploads.max_size {
+    let max_size = state.settings.uploads.limits_for(&asset.owner).max_size;
+    if stored.size > max_size {
         return Err(AppError::UploadMismatch(format!(
             "{} bytes are stored, more than the maximum upload size of {}",
-            stored.size, state.settings.uploads.max_size
+            stored.size, max_size
         )));
     }
     if let Some(declared) = &asset.checksum_sha256

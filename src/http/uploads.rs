@@ -11,8 +11,8 @@ use salvo::{Depot, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{expiry, json::read_json, owner_of, rfc3339};
-use crate::config::Settings;
-use crate::db::{IssueOutcome, NewUpload};
+use crate::config::{Limits, Settings};
+use crate::db::{IssueOutcome, NewUpload, Quota};
 use crate::domain::{
     AssetId, ContentType, ObjectKey, Sha256Checksum, ValidationError, storage_key,
 };
@@ -84,14 +84,30 @@ struct ValidUpload {
 }
 
 impl UploadRequest {
-    fn validate(self, settings: &Settings) -> Result<ValidUpload, AppError> {
+    fn validate(self, settings: &Settings, limits: &Limits) -> Result<ValidUpload, AppError> {
+        let uploads = &settings.uploads;
         let object_key = ObjectKey::parse(&self.object_key)?;
         let content_type = self
             .content_type
             .as_deref()
             .map(ContentType::parse)
             .transpose()?;
-        let max_size = settings.uploads.max_size;
+        if !uploads.allows_any_content_type() {
+            let Some(content_type) = &content_type else {
+                return Err(ValidationError::new(
+                    "content_type",
+                    format!(
+                        "is required; allowed: {}",
+                        uploads.allowed_content_types.join(", ")
+                    ),
+                )
+                .into());
+            };
+            if !uploads.allows_content_type(content_type.as_str()) {
+                return Err(AppError::ContentTypeNotAllowed(content_type.to_string()));
+            }
+        }
+        let max_size = limits.max_size;
         if let Some(declared) = self.content_length
             && declared > max_size
         {
@@ -102,10 +118,14 @@ impl UploadRequest {
             .as_deref()
             .map(Sha256Checksum::parse)
             .transpose()?;
+        if checksum_sha256.is_none() && uploads.require_checksum {
+            return Err(
+                ValidationError::new("checksum_sha256", "is required by this server").into(),
+            );
+        }
         if checksum_sha256.is_some() && self.content_length.is_none() {
             return Err(ValidationError::new("checksum_sha256", "requires content_length").into());
         }
-        let uploads = &settings.uploads;
         let expires_in = expiry(
             self.expires_in,
             uploads.default_expires_in,
@@ -127,6 +147,7 @@ impl UploadRequest {
 /// asset with the same `object_key` (200, same `asset_id`, declared values replaced).
 #[endpoint(
     tags("assets"),
+    security(("bearer_token" = []), ("api_key" = [])),
     request_body = UploadRequest,
     responses(
         (status_code = 201, description = "A new pending asset", body = UploadResponse),
@@ -134,7 +155,10 @@ impl UploadRequest {
         (status_code = 400, description = "A field is invalid (`validation_failed`) or the body is not JSON (`malformed_body`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "The asset with this key is already complete (`upload_already_complete`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 413, description = "`content_length` exceeds `uploads.max_size` (`upload_too_large`) or the body exceeds 64 KiB (`body_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 415, description = "The body is not `application/json` (`unsupported_media_type`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 415, description = "The body is not `application/json` (`unsupported_media_type`), or `content_type` is not allowed (`content_type_not_allowed`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 403, description = "A quota would be exceeded (`quota_exceeded`); `quota` says which", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database or storage unavailable", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
@@ -145,9 +169,10 @@ pub async fn presign_upload(
 ) -> Result<(), AppError> {
     let state = AppState::from_depot(depot)?.clone();
     let owner = owner_of(depot)?;
+    let limits = state.settings.uploads.limits_for(&owner);
     let upload = read_json::<UploadRequest>(req)
         .await?
-        .validate(&state.settings)?;
+        .validate(&state.settings, &limits)?;
 
     let id = AssetId::generate();
     let expires_at = super::now_plus(upload.expires_in);
@@ -167,10 +192,19 @@ pub async fn presign_upload(
         checksum_sha256: upload.checksum_sha256,
         upload_expires_at: expires_at,
     };
-    let (asset, status) = match state.assets.issue_upload(&new).await? {
-        IssueOutcome::Created(asset) => (asset, StatusCode::CREATED),
+    let quota = Quota {
+        max_pending_uploads: limits.max_pending_uploads,
+        max_total_bytes: limits.max_total_bytes,
+        max_size: limits.max_size,
+    };
+    let (asset, status) = match state.assets.issue_upload(&new, quota).await? {
+        IssueOutcome::Created(asset) => {
+            state.metrics.asset_created();
+            (asset, StatusCode::CREATED)
+        }
         IssueOutcome::Reissued(asset) => (asset, StatusCode::OK),
         IssueOutcome::AlreadyComplete => return Err(AppError::UploadAlreadyComplete),
+        IssueOutcome::QuotaExceeded(exceeded) => return Err(AppError::QuotaExceeded(exceeded)),
     };
     let signed = state
         .storage
@@ -179,7 +213,7 @@ pub async fn presign_upload(
             content_type: asset.content_type.as_ref(),
             content_length: asset.content_length,
             checksum_sha256: asset.checksum_sha256.as_ref(),
-            max_size: state.settings.uploads.max_size,
+            max_size: limits.max_size,
             expires_in: upload.expires_in,
         })
         .await?;

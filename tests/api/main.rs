@@ -9,6 +9,7 @@ mod access;
 mod health;
 mod helpers;
 mod local_storage;
+mod metrics;
 mod s3_storage;
 mod status;
 mod upload;

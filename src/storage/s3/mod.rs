@@ -54,10 +54,20 @@ impl S3Storage {
             )
             .load()
             .await;
+        Self::connect_with(settings, &shared).await
+    }
+
+    /// [`S3Storage::connect`] with the SDK configuration (credentials, region, timeouts)
+    /// given, e.g. static credentials in benchmarks.
+    pub async fn connect_with(
+        settings: &StorageSettings,
+        shared: &SdkConfig,
+    ) -> anyhow::Result<Self> {
+        let s3 = &settings.s3;
         let path_style = s3.force_path_style.unwrap_or(s3.endpoint.is_some());
-        let client = Client::from_conf(client_config(&shared, s3.endpoint.as_deref(), path_style));
+        let client = Client::from_conf(client_config(shared, s3.endpoint.as_deref(), path_style));
         let public_endpoint = s3.public_endpoint.as_deref().or(s3.endpoint.as_deref());
-        let presigner = Client::from_conf(client_config(&shared, public_endpoint, path_style));
+        let presigner = Client::from_conf(client_config(shared, public_endpoint, path_style));
         let provider = shared
             .credentials_provider()
             .context("no AWS credentials provider is configured")?;

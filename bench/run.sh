@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# The benchmark of issue 6, in one run on one machine (see bench/README.md):
+#   Postgres and an S3 endpoint in containers, the release build of the server, then at each
+#   connection count: POST /api/upload (fresh key per request) and GET /api/access (complete
+#   assets) with wrk, and pgbench running the same SQL statements in prepared mode against the
+#   same database. Prints one table. Everything listens on 127.0.0.1 and is removed at exit.
+#
+# Environment (all optional):
+#   UPLOADER_TEST_POSTGRES_IMAGE  Postgres image (default postgres:17-alpine, as the tests)
+#   UPLOADER_TEST_MINIO_IMAGE     S3 endpoint image (default the tests' MinIO release)
+#   BENCH_DURATION                seconds per measurement (default 10)
+#   BENCH_CONNECTIONS             connection counts (default "8 64")
+#   BENCH_PORT                    port of the server under test (default 18080)
+#   BENCH_SKIP_BUILD=1            use the release binary already built
+#   CARGO_TARGET_DIR              where the release binary is built (default target/)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_DIR="$ROOT/bench"
+PG_IMAGE=${UPLOADER_TEST_POSTGRES_IMAGE:-postgres:17-alpine}
+S3_IMAGE=${UPLOADER_TEST_MINIO_IMAGE:-minio/minio:RELEASE.2025-02-28T09-55-16Z}
+DURATION=${BENCH_DURATION:-10}
+CONNECTIONS=${BENCH_CONNECTIONS:-"8 64"}
+PORT=${BENCH_PORT:-18080}
+THREADS=$(nproc)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BINARY="$TARGET_DIR/release/cloud-asset-uploader"
+ASSETS=128 # complete assets GET /api/access picks from (pgbench takes at most 128 scripts)
+NAME="cau-bench-$$"
+WORK=$(mktemp -d)
+SERVER_PID=""
+
+log() { printf '%s\n' "$*" >&2; }
+
+cleanup() {
+    local status=$?
+    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    docker rm -f "$NAME-pg" "$NAME-s3" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+    exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+install_tools() {
+    local missing=()
+    command -v wrk >/dev/null || missing+=(wrk)
+    command -v pgbench >/dev/null || missing+=(postgresql-client)
+    command -v jq >/dev/null || missing+=(jq)
+    command -v curl >/dev/null || missing+=(curl)
+    if ((${#missing[@]})); then
+        log "installing ${missing[*]}"
+        local sudo=""
+        [[ $(id -u) -eq 0 ]] || sudo=sudo
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+port_of() { docker port "$1" "$2" | head -n1 | sed 's/.*://'; }
+
+start_containers() {
+    log "starting $PG_IMAGE and $S3_IMAGE"
+    docker run -d --name "$NAME-pg" -p 127.0.0.1::5432 \
+        -e POSTGRES_USER=uploader -e POSTGRES_PASSWORD=uploader -e POSTGRES_DB=uploader \
+        "$PG_IMAGE" -c max_connections=300 >/dev/null
+    docker run -d --name "$NAME-s3" -p 127.0.0.1::9000 \
+        -e MINIO_ROOT_USER=minioadmin -e MINIO_ROOT_PASSWORD=minioadmin \
+        "$S3_IMAGE" server /data >/dev/null
+    PG_PORT=$(port_of "$NAME-pg" 5432)
+    S3_PORT=$(port_of "$NAME-s3" 9000)
+    DATABASE_URL="postgres://uploader:uploader@127.0.0.1:$PG_PORT/uploader"
+    # The official image restarts once after initdb; wait for the server that stays.
+    for _ in $(seq 1 120); do
+        docker logs "$NAME-pg" 2>&1 | grep -q "PostgreSQL init process complete" &&
+            pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && return 0
+        sleep 0.5
+    done
+    log "Postgres did not start"; docker logs "$NAME-pg" | tail -20; return 1
+}
+
+# Starts the server; READY_MS is the time from process start to /readyz answering 200.
+start_server() {
+    local started now
+    started=$(date +%s%N)
+    env UPLOADER_PROFILE=production \
+        UPLOADER_SERVER__BIND="127.0.0.1:$PORT" \
+        UPLOADER_DATABASE__URL="$DATABASE_URL" \
+        UPLOADER_STORAGE__BACKEND=s3 \
+        UPLOADER_STORAGE__BUCKET=bench-assets \
+        UPLOADER_STORAGE__S3__ENDPOINT="http://127.0.0.1:$S3_PORT" \
+        UPLOADER_STORAGE__S3__CREATE_BUCKET=true \
+        AWS_ACCESS_KEY_ID=minioadmin AWS_SECRET_ACCESS_KEY=minioadmin \
+        AWS_EC2_METADATA_DISABLED=true \
+        "$BINARY" --config-dir "$ROOT/config" >>"$WORK/server.log" 2>&1 &
+    SERVER_PID=$!
+    until curl -sf -o /dev/null "http://127.0.0.1:$PORT/readyz"; do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            log "the server exited:"; tail -20 "$WORK/server.log" >&2; return 1
+        fi
+        now=$(date +%s%N)
+        if ((now - started > 60000000000)); then log "not ready after 60 s"; return 1; fi
+    done
+    now=$(date +%s%N)
+    READY_MS=$(((now - started) / 1000000))
+}
+
+stop_server() {
+    kill "$SERVER_PID"
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+# Creates $ASSETS complete assets through the API (request, upload to S3, complete).
+create_complete_assets() {
+    log "creating $ASSETS complete assets"
+    local api="http://127.0.0.1:$PORT/api" grant id url i
+    : >"$WORK/ids"
+    printf 'hello' >"$WORK/file"
+    for i in $(seq 1 "$ASSETS"); do
+        grant=$(curl -sf -X POST "$api/upload" -H 'content-type: application/json' \
+            -d "{\"object_key\":\"complete/$i\",\"content_type\":\"text/plain\",\"content_length\":5}")
+        id=$(jq -r .asset_id <<<"$grant")
+        url=$(jq -r .signed_info.url <<<"$grant")
+        curl -sf -X PUT "$url" -H 'content-type: text/plain' --data-binary @"$WORK/file" >/dev/null
+        curl -sf -X PUT "$api/status" -H 'content-type: application/json' \
+            -d "{\"asset_id\":\"$id\",\"uploaded_status\":\"complete\"}" >/dev/null
+        echo "$id" >>"$WORK/ids"
+    done
+}
+
+# The SQL of each endpoint, exactly as src/db/assets.rs sends it, with pgbench variables for
+# its parameters (pgbench -M prepared makes them bind parameters of a prepared statement).
+COLUMNS="id, owner, object_key, storage_key, bucket, status, content_type, content_length, checksum_sha256, stored_size, created_at, upload_expires_at, completed_at"
+
+write_pgbench_scripts() {
+    # POST /api/upload: one INSERT … ON CONFLICT … RETURNING. Ids ascend like UUIDv7s, keys
+    # are fresh per transaction (`n` counts each client's transactions, `run` each run).
+    cat >"$WORK/upload.sql" <<SQL
+\set n :n + 1
+\set idnum :run * 1000000000000 + :n * 1000 + :client_id
+INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type, content_length, checksum_sha256, upload_expires_at) VALUES (lpad(to_hex(:idnum::bigint), 32, '0')::uuid, :owner, concat('pgbench/', :run::text, '/', :client_id::text, '/', :n::text), concat('uploads/anonymous/pgbench/', :run::text, '/', :client_id::text, '/', :n::text), :bucket, 'pending', :content_type, :content_length, NULL, :expires) ON CONFLICT (owner, object_key) DO UPDATE SET content_type = EXCLUDED.content_type, content_length = EXCLUDED.content_length, checksum_sha256 = EXCLUDED.checksum_sha256, upload_expires_at = EXCLUDED.upload_expires_at WHERE assets.status = 'pending' RETURNING $COLUMNS, (xmax = 0) AS inserted;
+SQL
+    # GET /api/access: one SELECT by id and owner; one script per complete asset, picked at
+    # random per transaction, as wrk picks ids at random.
+    ACCESS_ARGS=()
+    local k=0 id
+    while read -r id; do
+        k=$((k + 1))
+        printf 'SELECT %s FROM assets WHERE id = :id_%d AND owner = :owner;\n' "$COLUMNS" "$k" \
+            >"$WORK/access-$k.sql"
+        ACCESS_ARGS+=(-f "$WORK/access-$k.sql" -D "id_$k=$id")
+    done <"$WORK/ids"
+}
+
+reset_peak_rss() { echo 5 >"/proc/$SERVER_PID/clear_refs"; }
+peak_rss_mib() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status"; }
+
+# wrk against the server; prints "rps p50 p99 errors peak_rss".
+run_wrk() {
+    local script=$1 path=$2 connections=$3 tag=$4 out
+    reset_peak_rss
+    out=$(BENCH_DIR="$BENCH_DIR" BENCH_IDS="$WORK/ids" wrk -t"$THREADS" -c"$connections" \
+        -d"${DURATION}s" --timeout 5s -s "$BENCH_DIR/$script" \
+        "http://127.0.0.1:$PORT$path" -- "$tag")
+    awk -v rss="$(peak_rss_mib)" '/^RESULT/ { printf "%.0f %.2f %.2f %d %s\n", $2 / $3, $4, $5, $6, rss }' <<<"$out"
+}
+
+# pgbench with the given scripts; prints "tps p50 p99 errors".
+run_pgbench() {
+    local connections=$1 run=$2 prefix out
+    shift 2
+    prefix="$WORK/pgbench-$run"
+    out=$(PGPASSWORD=uploader pgbench -n -M prepared -h 127.0.0.1 -p "$PG_PORT" -U uploader \
+        -c "$connections" -j "$THREADS" -T "$DURATION" -l --log-prefix="$prefix" \
+        -D run="$run" -D n=0 -D owner=anonymous -D bucket=bench-assets \
+        -D content_type=application/octet-stream -D content_length=1024 \
+        -D expires=2030-01-01T00:00:00Z "$@" uploader 2>&1) || { log "$out"; return 1; }
+    local tps failed
+    tps=$(awk '/^tps = / { printf "%.0f", $3 }' <<<"$out")
+    failed=$(awk '/number of failed transactions/ { print $5 }' <<<"$out")
+    cat "$prefix".* | awk '{ print $3 }' | sort -n >"$prefix.latencies"
+    awk -v tps="$tps" -v failed="${failed:-0}" '
+        { v[NR] = $1 }
+        END { printf "%s %.2f %.2f %d\n", tps, v[int(NR * 0.50) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000, failed }
+    ' "$prefix.latencies"
+    rm -f "$prefix".*
+}
+
+describe_machine() {
+    echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
+    echo "postgres: $PG_IMAGE ($(docker exec "$NAME-pg" postgres --version)), s3: $S3_IMAGE"
+    echo "tools: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(pgbench --version); ${DURATION} s per measurement, wrk/pgbench threads: $THREADS"
+}
+
+main() {
+    install_tools
+    if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
+        log "building the release binary"
+        (cd "$ROOT" && cargo build --release --quiet)
+    fi
+    start_containers
+    local first restart
+    start_server
+    first=$READY_MS
+    create_complete_assets
+    stop_server
+    start_server
+    restart=$READY_MS
+    write_pgbench_scripts
+
+    # Warm-up: the pool opens its connections, caches fill; not measured.
+    run_wrk upload.lua /api/upload 64 warmup >/dev/null
+    run_wrk access.lua /api/access 64 warmup >/dev/null
+
+    local results=() run=0 c server pg
+    for c in $CONNECTIONS; do
+        run=$((run + 1))
+        log "measuring at $c connections"
+        server=$(run_wrk upload.lua /api/upload "$c" "c$c")
+        pg=$(run_pgbench "$c" "$run" -f "$WORK/upload.sql")
+        results+=("POST /api/upload|$c|$server|$pg")
+        server=$(run_wrk access.lua /api/access "$c" "c$c")
+        pg=$(run_pgbench "$c" "$run" "${ACCESS_ARGS[@]}")
+        results+=("GET /api/access|$c|$server|$pg")
+    done
+
+    echo
+    describe_machine
+    echo "process start to /readyz 200: ${first} ms (first start: migrations, bucket), ${restart} ms (restart)"
+    echo
+    printf '| %-16s | %5s | %-8s | %8s | %8s | %8s | %6s | %9s | %5s |\n' \
+        workload conns side rps "p50 ms" "p99 ms" errors "peak RSS" ratio
+    printf '|%s|\n' "------------------|-------|----------|----------|----------|----------|--------|-----------|-------"
+    local row workload conns s p
+    for row in "${results[@]}"; do
+        IFS='|' read -r workload conns s p <<<"$row"
+        read -r s_rps s_p50 s_p99 s_err s_rss <<<"$s"
+        read -r p_rps p_p50 p_p99 p_err <<<"$p"
+        printf '| %-16s | %5s | %-8s | %8s | %8s | %8s | %6s | %6s MiB | %5s |\n' \
+            "$workload" "$conns" server "$s_rps" "$s_p50" "$s_p99" "$s_err" "$s_rss" \
+            "$(awk -v a="$s_rps" -v b="$p_rps" 'BEGIN { printf "%.2f", a / b }')"
+        printf '| %-16s | %5s | %-8s | %8s | %8s | %8s | %6s | %9s | %5s |\n' \
+            "" "$conns" pgbench "$p_rps" "$p_p50" "$p_p99" "$p_err" "" ""
+    done
+}
+
+main "$@"

@@ -1,0 +1,96 @@
+//! The gate in front of every `/api` route: authenticate the caller, then take a token from
+//! its rate-limit bucket. Handlers find the caller's [`Owner`] in the depot.
+
+use std::net::IpAddr;
+
+use salvo::http::StatusCode;
+use salvo::http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait};
+
+use super::client_ip::client_ip;
+use super::rate_limit::{RouteGroup, Verdict};
+use crate::auth::Authenticator;
+use crate::error::{AppError, ProblemDetails};
+use crate::state::AppState;
+
+/// Authenticates and rate-limits the requests of one route group.
+pub struct Guard(pub RouteGroup);
+
+#[async_trait]
+impl Handler for Guard {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        let state = match AppState::from_depot(depot) {
+            Ok(state) => state.clone(),
+            Err(error) => {
+                error.to_problem().render(res);
+                return ctrl.skip_rest();
+            }
+        };
+        let ip = client_ip(req, &state.trusted_proxies);
+        let outcome = state.auth.authenticate(req.headers());
+        // Anonymous callers share one owner, so they are told apart (and limited) by address,
+        // as are callers whose credentials failed.
+        let bucket = match (&outcome, state.auth.as_ref()) {
+            (Ok(owner), Authenticator::Jwt(_) | Authenticator::ApiKey(_)) => {
+                format!("owner:{owner}")
+            }
+            _ => ip_bucket(ip),
+        };
+        if let Some(limits) = &state.rate_limits {
+            match limits.check(self.0, &bucket) {
+                Verdict::Allowed { limit, remaining } => set_rate_headers(res, limit, remaining),
+                Verdict::Limited { limit, retry_after } => {
+                    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                    set_rate_headers(res, limit, 0);
+                    res.headers_mut()
+                        .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                    let mut problem = ProblemDetails::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limited",
+                        "Too many requests",
+                        format!(
+                            "Rate limit of {limit} requests exceeded; retry in {} s.",
+                            seconds.max(1)
+                        ),
+                    );
+                    problem.retry_after = Some(seconds.max(1));
+                    problem.render(res);
+                    return ctrl.skip_rest();
+                }
+            }
+        }
+        match outcome {
+            Ok(owner) => {
+                depot.insert_typed(owner);
+            }
+            Err(error) => {
+                if let Some(challenge) = state.auth.challenge(&error)
+                    && let Ok(value) = HeaderValue::from_str(&challenge)
+                {
+                    res.headers_mut().insert(WWW_AUTHENTICATE, value);
+                }
+                AppError::Unauthorized(error).to_problem().render(res);
+                ctrl.skip_rest();
+            }
+        }
+    }
+}
+
+fn ip_bucket(ip: Option<IpAddr>) -> String {
+    match ip {
+        Some(ip) => format!("ip:{ip}"),
+        None => "ip:unknown".to_owned(),
+    }
+}
+
+fn set_rate_headers(res: &mut Response, limit: u32, remaining: u32) {
+    let headers = res.headers_mut();
+    headers.insert("ratelimit-limit", HeaderValue::from(limit));
+    headers.insert("ratelimit-remaining", HeaderValue::from(remaining));
+}

@@ -1,0 +1,231 @@
+//! Prometheus metrics: one [`Metrics`] registry per application, rendered at `GET /metrics`
+//! in the OpenMetrics text format. Every name starts with `uploader_`.
+//!
+//! - `uploader_http_requests_total` and `uploader_http_request_duration_seconds`, labelled
+//!   by route template (`/api/upload`, `/storage/{bucket}/{**key}`; `unmatched` for requests
+//!   no route took), method and status: recorded by [`http::RecordRequests`].
+//! - `uploader_assets_created_total`, `uploader_assets_completed_total`.
+//! - `uploader_storage_operation_duration_seconds` by operation and outcome: recorded by
+//!   [`storage::InstrumentedStorage`] around every call of the storage backend.
+//! - `uploader_db_pool_*`: the Postgres pool's connections, idle connections and waiting
+//!   requests, read at each scrape.
+//! - `uploader_build_info`: the version, as a label of a constant 1.
+
+pub mod http;
+pub mod storage;
+
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::db::PgPool;
+
+/// Prefix of every metric name.
+const PREFIX: &str = "uploader";
+/// Latency buckets in seconds, from half a millisecond (a presign) to ten seconds.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Labels of the HTTP metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: &'static str,
+    status: u16,
+}
+
+/// Labels of the storage latency histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StorageLabels {
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+/// Every metric the service records, and the registry that renders them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<RequestLabels, Counter>,
+    http_duration: Family<RequestLabels, Histogram>,
+    assets_created: Counter,
+    assets_completed: Counter,
+    storage_duration: Family<StorageLabels, Histogram>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+impl Metrics {
+    /// Registers every metric; the pool's state is read at each scrape.
+    pub fn new(pool: PgPool) -> Self {
+        let mut registry = Registry::with_prefix(PREFIX);
+        let http_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route template, method and status",
+            http_requests.clone(),
+        );
+        let http_duration = Family::<RequestLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> _,
+        );
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time from receiving a request to its response, by route template, method and status",
+            Unit::Seconds,
+            http_duration.clone(),
+        );
+        let assets_created = Counter::default();
+        registry.register(
+            "assets_created",
+            "Pending assets created by POST /api/upload",
+            assets_created.clone(),
+        );
+        let assets_completed = Counter::default();
+        registry.register(
+            "assets_completed",
+            "Assets marked complete after storage was verified",
+            assets_completed.clone(),
+        );
+        let storage_duration = Family::<StorageLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> _,
+        );
+        registry.register_with_unit(
+            "storage_operation_duration",
+            "Time of each storage backend call, by operation and outcome",
+            Unit::Seconds,
+            storage_duration.clone(),
+        );
+        registry.register(
+            "build",
+            "Version of the running build",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        registry.register_collector(Box::new(PoolCollector { pool }));
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            assets_created,
+            assets_completed,
+            storage_duration,
+        }
+    }
+
+    /// Counts one answered request and its latency.
+    pub fn record_request(
+        &self,
+        route: String,
+        method: &'static str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let labels = RequestLabels {
+            route,
+            method,
+            status,
+        };
+        self.http_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+        self.http_requests.get_or_create(&labels).inc();
+    }
+
+    /// Counts a pending asset created.
+    pub fn asset_created(&self) {
+        self.assets_created.inc();
+    }
+
+    /// Counts an asset marked complete.
+    pub fn asset_completed(&self) {
+        self.assets_completed.inc();
+    }
+
+    /// Records one storage call.
+    pub fn record_storage(
+        &self,
+        operation: &'static str,
+        outcome: &'static str,
+        elapsed: Duration,
+    ) {
+        self.storage_duration
+            .get_or_create(&StorageLabels { operation, outcome })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Every metric in the OpenMetrics text format.
+    pub fn render(&self) -> String {
+        let mut text = String::with_capacity(16 * 1024);
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// Reads the pool's state at scrape time, so the gauges are never stale.
+#[derive(Debug)]
+struct PoolCollector {
+    pool: PgPool,
+}
+
+impl Collector for PoolCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let state = self.pool.state();
+        let gauges = [
+            (
+                "db_pool_connections",
+                "Connections the Postgres pool holds open",
+                i64::from(state.connections),
+            ),
+            (
+                "db_pool_idle_connections",
+                "Open connections not lent to a request",
+                i64::from(state.idle_connections),
+            ),
+            (
+                "db_pool_max_connections",
+                "Most connections the pool may open (database.pool_size)",
+                i64::from(self.pool.config().max_size),
+            ),
+            (
+                "db_pool_waiting_requests",
+                "Requests waiting for a connection right now",
+                i64::try_from(state.statistics.pending_gets()).unwrap_or(i64::MAX),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let counters = [
+            (
+                "db_pool_waited_gets",
+                "Requests for a connection that had to wait for one",
+                state.statistics.get_waited,
+            ),
+            (
+                "db_pool_timed_out_gets",
+                "Requests for a connection that gave up after database.connect_timeout_secs",
+                state.statistics.get_timed_out,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        Ok(())
+    }
+}
