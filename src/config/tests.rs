@@ -1,4 +1,5 @@
 use std::fs;
+use std::path::Path;
 
 use secrecy::ExposeSecret;
 
@@ -387,4 +388,34 @@ mod tempdir {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
+}
+
+#[test]
+fn the_shipped_config_files_load_for_every_profile() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let development =
+        Settings::load_from(&shipped, None, "development", RawEnv::default()).unwrap();
+    assert_eq!(development.storage.backend, StorageBackend::Local);
+    assert!(
+        development.database.url.is_some(),
+        "development has a default database"
+    );
+
+    let production_env = [
+        DB,
+        ("UPLOADER_AUTH__MODE", "jwt"),
+        (
+            "UPLOADER_AUTH__JWT__HS256_SECRET",
+            "0123456789abcdef0123456789abcdef",
+        ),
+    ];
+    let production = Settings::load_from(
+        &shipped,
+        None,
+        "production",
+        RawEnv::from_pairs(production_env),
+    )
+    .unwrap();
+    assert_eq!(production.server.bind, "0.0.0.0:8080");
+    assert_eq!(production.log.format, LogFormat::Json);
 }
