@@ -2,6 +2,7 @@
 -- in the file named by BENCH_IDS.
 
 function init(args)
+   wrk.headers["X-Api-Key"] = os.getenv("BENCH_API_KEY")
    ids = {}
    for line in io.lines(os.getenv("BENCH_IDS")) do
       table.insert(ids, line)

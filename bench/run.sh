@@ -26,6 +26,9 @@ THREADS=$(nproc)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BINARY="$TARGET_DIR/release/cloud-asset-uploader"
 ASSETS=128 # complete assets GET /api/access picks from (pgbench takes at most 128 scripts)
+# The server runs the production profile, so requests authenticate with an API key.
+API_KEY="bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+OWNER=bench
 NAME="cau-bench-$$"
 WORK=$(mktemp -d)
 SERVER_PID=""
@@ -69,10 +72,10 @@ start_containers() {
     PG_PORT=$(port_of "$NAME-pg" 5432)
     S3_PORT=$(port_of "$NAME-s3" 9000)
     DATABASE_URL="postgres://uploader:uploader@127.0.0.1:$PG_PORT/uploader"
-    # The official image restarts once after initdb; wait for the server that stays.
+    # While initialising, the image's temporary server listens on its Unix socket only.
     for _ in $(seq 1 120); do
-        docker logs "$NAME-pg" 2>&1 | grep -q "PostgreSQL init process complete" &&
-            pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && return 0
+        PGPASSWORD=uploader psql -qtA -h 127.0.0.1 -p "$PG_PORT" -U uploader -c 'SELECT 1' \
+            uploader >/dev/null 2>&1 && return 0
         sleep 0.5
     done
     log "Postgres did not start"; docker logs "$NAME-pg" | tail -20; return 1
@@ -89,6 +92,9 @@ start_server() {
         UPLOADER_STORAGE__BUCKET=bench-assets \
         UPLOADER_STORAGE__S3__ENDPOINT="http://127.0.0.1:$S3_PORT" \
         UPLOADER_STORAGE__S3__CREATE_BUCKET=true \
+        UPLOADER_AUTH__MODE=api_key \
+        UPLOADER_AUTH__API_KEYS="[{\"owner\":\"$OWNER\",\"sha256\":\"$(printf %s "$API_KEY" | sha256sum | cut -d' ' -f1)\"}]" \
+        UPLOADER_RATE_LIMIT__ENABLED=false \
         AWS_ACCESS_KEY_ID=minioadmin AWS_SECRET_ACCESS_KEY=minioadmin \
         AWS_EC2_METADATA_DISABLED=true \
         "$BINARY" --config-dir "$ROOT/config" >>"$WORK/server.log" 2>&1 &
@@ -117,12 +123,12 @@ create_complete_assets() {
     : >"$WORK/ids"
     printf 'hello' >"$WORK/file"
     for i in $(seq 1 "$ASSETS"); do
-        grant=$(curl -sf -X POST "$api/upload" -H 'content-type: application/json' \
+        grant=$(curl -sf -X POST "$api/upload" -H 'content-type: application/json' -H "x-api-key: $API_KEY" \
             -d "{\"object_key\":\"complete/$i\",\"content_type\":\"text/plain\",\"content_length\":5}")
         id=$(jq -r .asset_id <<<"$grant")
         url=$(jq -r .signed_info.url <<<"$grant")
         curl -sf -X PUT "$url" -H 'content-type: text/plain' --data-binary @"$WORK/file" >/dev/null
-        curl -sf -X PUT "$api/status" -H 'content-type: application/json' \
+        curl -sf -X PUT "$api/status" -H 'content-type: application/json' -H "x-api-key: $API_KEY" \
             -d "{\"asset_id\":\"$id\",\"uploaded_status\":\"complete\"}" >/dev/null
         echo "$id" >>"$WORK/ids"
     done
@@ -138,7 +144,7 @@ write_pgbench_scripts() {
     cat >"$WORK/upload.sql" <<SQL
 \set n :n + 1
 \set idnum :run * 1000000000000 + :n * 1000 + :client_id
-INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type, content_length, checksum_sha256, upload_expires_at) VALUES (lpad(to_hex(:idnum::bigint), 32, '0')::uuid, :owner, concat('pgbench/', :run::text, '/', :client_id::text, '/', :n::text), concat('uploads/anonymous/pgbench/', :run::text, '/', :client_id::text, '/', :n::text), :bucket, 'pending', :content_type, :content_length, NULL, :expires) ON CONFLICT (owner, object_key) DO UPDATE SET content_type = EXCLUDED.content_type, content_length = EXCLUDED.content_length, checksum_sha256 = EXCLUDED.checksum_sha256, upload_expires_at = EXCLUDED.upload_expires_at WHERE assets.status = 'pending' RETURNING $COLUMNS, (xmax = 0) AS inserted;
+INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type, content_length, checksum_sha256, upload_expires_at) VALUES (lpad(to_hex(:idnum::bigint), 32, '0')::uuid, :owner, concat('pgbench/', :run::text, '/', :client_id::text, '/', :n::text), concat('uploads/$OWNER/pgbench/', :run::text, '/', :client_id::text, '/', :n::text), :bucket, 'pending', :content_type, :content_length, NULL, :expires) ON CONFLICT (owner, object_key) DO UPDATE SET content_type = EXCLUDED.content_type, content_length = EXCLUDED.content_length, checksum_sha256 = EXCLUDED.checksum_sha256, upload_expires_at = EXCLUDED.upload_expires_at WHERE assets.status = 'pending' RETURNING $COLUMNS, (xmax = 0) AS inserted;
 SQL
     # GET /api/access: one SELECT by id and owner; one script per complete asset, picked at
     # random per transaction, as wrk picks ids at random.
@@ -159,7 +165,7 @@ peak_rss_mib() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/s
 run_wrk() {
     local script=$1 path=$2 connections=$3 tag=$4 out
     reset_peak_rss
-    out=$(BENCH_DIR="$BENCH_DIR" BENCH_IDS="$WORK/ids" wrk -t"$THREADS" -c"$connections" \
+    out=$(BENCH_DIR="$BENCH_DIR" BENCH_IDS="$WORK/ids" BENCH_API_KEY="$API_KEY" wrk -t"$THREADS" -c"$connections" \
         -d"${DURATION}s" --timeout 5s -s "$BENCH_DIR/$script" \
         "http://127.0.0.1:$PORT$path" -- "$tag")
     awk -v rss="$(peak_rss_mib)" '/^RESULT/ { printf "%.0f %.2f %.2f %d %s\n", $2 / $3, $4, $5, $6, rss }' <<<"$out"
@@ -172,7 +178,7 @@ run_pgbench() {
     prefix="$WORK/pgbench-$run"
     out=$(PGPASSWORD=uploader pgbench -n -M prepared -h 127.0.0.1 -p "$PG_PORT" -U uploader \
         -c "$connections" -j "$THREADS" -T "$DURATION" -l --log-prefix="$prefix" \
-        -D run="$run" -D n=0 -D owner=anonymous -D bucket=bench-assets \
+        -D run="$run" -D n=0 -D owner="$OWNER" -D bucket=bench-assets \
         -D content_type=application/octet-stream -D content_length=1024 \
         -D expires=2030-01-01T00:00:00Z "$@" uploader 2>&1) || { log "$out"; return 1; }
     local tps failed
@@ -188,7 +194,7 @@ run_pgbench() {
 
 describe_machine() {
     echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
-    echo "postgres: $PG_IMAGE ($(docker exec "$NAME-pg" postgres --version)), s3: $S3_IMAGE"
+    echo "postgres: $PG_IMAGE (server $(PGPASSWORD=uploader psql -qtA -h 127.0.0.1 -p "$PG_PORT" -U uploader -c "SHOW server_version" uploader)), s3: $S3_IMAGE"
     echo "tools: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(pgbench --version); ${DURATION} s per measurement, wrk/pgbench threads: $THREADS"
 }
 

@@ -16,6 +16,7 @@ function init(args)
    counter = 0
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
+   wrk.headers["X-Api-Key"] = os.getenv("BENCH_API_KEY")
 end
 
 function request()

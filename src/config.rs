@@ -7,6 +7,7 @@
 
 mod env;
 mod lenient;
+mod lifecycle;
 mod limits;
 mod metrics;
 mod security;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 pub use env::RawEnv;
+pub use lifecycle::LifecycleSettings;
 pub use limits::{Limits, OwnerLimits, UploadSettings};
 pub use metrics::MetricsSettings;
 pub use security::{
@@ -52,6 +54,7 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub log: LogSettings,
     pub metrics: MetricsSettings,
+    pub lifecycle: LifecycleSettings,
 }
 
 /// `[server]`: where the HTTP API listens and how clients reach it.
@@ -364,6 +367,7 @@ impl Settings {
             self.access.max_expires_in,
         )?;
         self.validate_security()?;
+        self.lifecycle.validate()?;
         if self.uploads.max_size == 0 {
             return Err(ConfigError::invalid(
                 "uploads.max_size",

@@ -10,6 +10,7 @@
 //! - [`db`]: the Postgres pool, migrations and `AssetRepository` (all SQL lives there).
 //! - [`storage`]: the `Storage` trait with its S3 and local backends.
 //! - [`error`]: the HTTP error type and its problem+json rendering.
+//! - [`lifecycle`]: the sweeper of abandoned uploads and orphaned objects.
 //! - [`metrics`]: Prometheus metrics, served at `GET /metrics`.
 //! - [`state`]: the shared `AppState`; [`telemetry`]: logging; [`healthcheck`]: the probe
 //!   behind the `healthcheck` subcommand.
@@ -21,6 +22,7 @@ pub mod domain;
 pub mod error;
 pub mod healthcheck;
 pub mod http;
+pub mod lifecycle;
 pub mod metrics;
 pub mod startup;
 pub mod state;

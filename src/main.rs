@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use cloud_asset_uploader::config::Settings;
+use cloud_asset_uploader::lifecycle::Sweeper;
 use cloud_asset_uploader::startup::{Application, shutdown_signal};
-use cloud_asset_uploader::{db, healthcheck, telemetry};
+use cloud_asset_uploader::{db, healthcheck, storage, telemetry};
 
 /// Issues short-lived signed URLs for uploading assets straight to object storage (S3,
 /// MinIO or local disk), tracks them in Postgres, and signs downloads of completed uploads.
@@ -39,6 +40,17 @@ enum Command {
     Serve,
     /// Apply pending database migrations, print each one applied, and exit.
     Migrate,
+    /// Remove pending uploads whose URL expired more than lifecycle.pending_grace ago, with
+    /// their objects, once (for a cron job; the server also sweeps on its own), and print them.
+    Sweep {
+        /// Also delete objects under storage.key_prefix that no asset refers to and that are
+        /// older than lifecycle.pending_grace (leftovers of crashes).
+        #[arg(long)]
+        orphans: bool,
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Exit 0 when the server configured by server.bind answers GET /healthz with 200
     /// (for container health checks; needs no curl).
     Healthcheck,
@@ -64,6 +76,7 @@ async fn main() -> ExitCode {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::Healthcheck => probe(settings).await,
+        Command::Sweep { orphans, dry_run } => sweep(settings, orphans, dry_run).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -90,6 +103,31 @@ async fn probe(settings: Settings) -> anyhow::Result<()> {
     // `validate` already proved server.bind is a socket address.
     let bind = settings.server.bind.parse()?;
     healthcheck::check(healthcheck::probe_address(bind)).await
+}
+
+async fn sweep(settings: Settings, orphans: bool, dry_run: bool) -> anyhow::Result<()> {
+    let pool = db::connect_lazy(&settings.database)?;
+    let bind: std::net::SocketAddr = settings.server.bind.parse()?;
+    let public_url = match &settings.server.public_url {
+        Some(url) => url.parse()?,
+        None => format!("http://{bind}").parse()?,
+    };
+    let storage = storage::from_settings(&settings, &public_url).await?;
+    let sweeper = Sweeper::new(db::AssetRepository::new(pool), storage, &settings);
+    let verb = if dry_run { "would remove" } else { "removed" };
+    let report = sweeper.sweep_expired(dry_run).await?;
+    if report.skipped {
+        println!("another sweeper is running; nothing done");
+    }
+    for key in &report.expired {
+        println!("{verb} abandoned upload {key}");
+    }
+    if orphans {
+        for key in sweeper.sweep_orphans(dry_run).await?.orphans {
+            println!("{verb} orphaned object {key}");
+        }
+    }
+    Ok(())
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {

@@ -17,6 +17,7 @@ use crate::config::{Settings, parse_network};
 use crate::db::{self, AssetRepository};
 use crate::http;
 use crate::http::rate_limit::RateLimits;
+use crate::lifecycle::Sweeper;
 use crate::metrics::Metrics;
 use crate::metrics::http::MetricsListener;
 use crate::metrics::storage::InstrumentedStorage;
@@ -103,6 +104,10 @@ impl Application {
             settings: Arc::new(settings.clone()),
             metrics,
         };
+        if settings.lifecycle.sweeper_enabled {
+            Sweeper::new(state.assets.clone(), state.storage.clone(), &settings)
+                .spawn(settings.lifecycle.sweep_interval);
+        }
         let acceptor = TcpAcceptor::try_from(listener).context("preparing the listener")?;
         Ok(Self {
             acceptor,

@@ -10,7 +10,7 @@ use tokio_postgres::{GenericClient, Row};
 use super::{DbError, PgPool};
 use crate::domain::{Asset, AssetId, AssetStatus, ContentType, ObjectKey, Owner, Sha256Checksum};
 
-const COLUMNS: &str = "id, owner, object_key, storage_key, bucket, status, content_type, \
+pub(super) const COLUMNS: &str = "id, owner, object_key, storage_key, bucket, status, content_type, \
     content_length, checksum_sha256, stored_size, created_at, upload_expires_at, completed_at";
 
 /// What a client declared when asking to upload.
@@ -66,7 +66,7 @@ pub struct QuotaExceeded {
 /// Asset records in Postgres.
 #[derive(Clone)]
 pub struct AssetRepository {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 impl AssetRepository {
@@ -244,12 +244,12 @@ fn check_quota(quota: Quota, pending: u64, bytes: u64, requested: u64) -> Option
     None
 }
 
-fn to_i64(value: u64) -> i64 {
+pub(super) fn to_i64(value: u64) -> i64 {
     // Sizes are capped by uploads.max_size, which configuration keeps within i64.
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn asset_from_row(row: &Row) -> Result<Asset, DbError> {
+pub(super) fn asset_from_row(row: &Row) -> Result<Asset, DbError> {
     let corrupt = |what: &str| DbError::Corrupt(what.to_owned());
     let object_key: String = row.try_get("object_key")?;
     let status: String = row.try_get("status")?;

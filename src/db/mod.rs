@@ -2,6 +2,7 @@
 //! SQL statement of the crate.
 
 mod assets;
+mod lifecycle;
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use secrecy::ExposeSecret;
 use tokio_postgres::NoTls;
 
 pub use assets::{AssetRepository, IssueOutcome, NewUpload, Quota, QuotaExceeded};
+pub use lifecycle::AssetFilter;
 
 use crate::config::DatabaseSettings;
 

@@ -2,6 +2,7 @@
 //! document, and the middleware every request passes through.
 
 mod access;
+mod assets;
 mod client_ip;
 mod guard;
 mod health;
@@ -47,6 +48,27 @@ pub fn service(state: AppState) -> Service {
             Router::with_path("access")
                 .hoop(Guard(RouteGroup::Read))
                 .get(access::presign_access),
+        )
+        .push(
+            Router::with_path("assets")
+                .push(
+                    Router::new()
+                        .hoop(Guard(RouteGroup::Read))
+                        .get(assets::list_assets),
+                )
+                .push(
+                    Router::with_path("{asset_id}")
+                        .push(
+                            Router::new()
+                                .hoop(Guard(RouteGroup::Read))
+                                .get(assets::get_asset),
+                        )
+                        .push(
+                            Router::new()
+                                .hoop(Guard(RouteGroup::Issue))
+                                .delete(assets::delete_asset),
+                        ),
+                ),
         );
     let probes = Router::new()
         .push(Router::with_path("healthz").get(health::healthz))

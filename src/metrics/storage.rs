@@ -8,7 +8,9 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::Metrics;
-use crate::storage::{DownloadSpec, SignedUpload, Storage, StorageError, StoredObject, UploadSpec};
+use crate::storage::{
+    DownloadSpec, ListedObject, SignedUpload, Storage, StorageError, StoredObject, UploadSpec,
+};
 
 /// A storage backend whose calls are timed into
 /// `uploader_storage_operation_duration_seconds{operation, outcome}`.
@@ -68,6 +70,15 @@ impl Storage for InstrumentedStorage {
             |found| if found.is_some() { "ok" } else { "not_found" },
         )
         .await
+    }
+
+    async fn delete(&self, storage_key: &str) -> Result<(), StorageError> {
+        self.timed("delete", self.inner.delete(storage_key), |_| "ok")
+            .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>, StorageError> {
+        self.timed("list", self.inner.list(prefix), |_| "ok").await
     }
 
     async fn check_ready(&self) -> Result<(), StorageError> {

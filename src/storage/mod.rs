@@ -66,6 +66,13 @@ pub struct StoredObject {
     pub checksum_sha256: Option<Sha256Checksum>,
 }
 
+/// An object found by [`Storage::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    pub storage_key: String,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
 /// Failures of the storage service.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -93,6 +100,12 @@ pub trait Storage: Send + Sync {
         storage_key: &str,
         with_checksum: bool,
     ) -> Result<Option<StoredObject>, StorageError>;
+
+    /// Removes the object under `storage_key`; succeeds when nothing was there.
+    async fn delete(&self, storage_key: &str) -> Result<(), StorageError>;
+
+    /// Every object whose key starts with `prefix/`, for finding leftovers.
+    async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>, StorageError>;
 
     /// A cheap call proving storage answers (for `/readyz`).
     async fn check_ready(&self) -> Result<(), StorageError>;

@@ -1,9 +1,12 @@
 //! `spawn_app` and the [`TestApp`] every test talks to: one server per test, with its own
 //! database (cloned from a migrated template) and its own bucket or storage directory.
 
+mod callers;
 mod infrastructure;
 mod responses;
+pub mod tokens;
 
+pub use callers::Caller;
 pub use responses::{
     AccessGrant, SignedInfo, UploadGrant, assert_problem, assert_status, assert_success, describe,
     header, json_with_status,
@@ -40,6 +43,8 @@ pub struct TestApp {
     /// A plain client: no default headers that could interfere with signed requests.
     pub client: reqwest::Client,
     local_root: Option<PathBuf>,
+    /// The test's own database, for assertions on what the server stored.
+    database_url: String,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -57,7 +62,8 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         ..Settings::default()
     };
     settings.server.bind = "127.0.0.1:0".into();
-    settings.database.url = Some(SecretString::from(infrastructure.create_database().await));
+    let database_url = infrastructure.create_database().await;
+    settings.database.url = Some(SecretString::from(database_url.clone()));
     settings.database.migrate_on_start = false;
     let local_root = match backend {
         Backend::Local => {
@@ -102,6 +108,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         address,
         client: reqwest::Client::new(),
         local_root,
+        database_url,
         _shutdown: shutdown,
     }
 }

@@ -6,10 +6,17 @@
 //! (`name:tag`) replace the public images, e.g. with local stand-ins on an offline machine.
 
 mod access;
+mod auth;
+mod cors;
 mod health;
 mod helpers;
+mod lifecycle;
+mod limits;
 mod local_storage;
 mod metrics;
+mod ownership;
+mod quotas;
+mod rate_limits;
 mod s3_storage;
 mod status;
 mod upload;

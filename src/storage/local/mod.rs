@@ -17,14 +17,16 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
 pub use signing::{SignatureError, SignedMethod, SignedRequest, UrlSigner};
 
-use super::{DownloadSpec, SignedUpload, Storage, StorageError, StoredObject, UploadSpec};
+use super::{
+    DownloadSpec, ListedObject, SignedUpload, Storage, StorageError, StoredObject, UploadSpec,
+};
 use crate::config::Settings;
 use crate::domain::Sha256Checksum;
 
@@ -336,6 +338,38 @@ impl Storage for LocalStorage {
             size,
             checksum_sha256,
         }))
+    }
+
+    async fn delete(&self, storage_key: &str) -> Result<(), StorageError> {
+        match self.store.delete(&object_path(storage_key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(StorageError::Unavailable(
+                anyhow!(e).context("deleting the object"),
+            )),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>, StorageError> {
+        let prefix = object_path(prefix);
+        self.store
+            .list(Some(&prefix))
+            .map_ok(|meta| ListedObject {
+                // Back from object_store's encoded form to the key the database holds.
+                storage_key: meta
+                    .location
+                    .parts()
+                    .map(|part| {
+                        percent_encoding::percent_decode_str(part.as_ref())
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                last_modified: meta.last_modified,
+            })
+            .try_collect()
+            .await
+            .map_err(|e| StorageError::Unavailable(anyhow!(e).context("listing objects")))
     }
 
     async fn check_ready(&self) -> Result<(), StorageError> {

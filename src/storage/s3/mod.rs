@@ -20,7 +20,9 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{BucketLocationConstraint, ChecksumMode, CreateBucketConfiguration};
 use sha2::{Digest, Sha256};
 
-use super::{DownloadSpec, SignedUpload, Storage, StorageError, StoredObject, UploadSpec};
+use super::{
+    DownloadSpec, ListedObject, SignedUpload, Storage, StorageError, StoredObject, UploadSpec,
+};
 use crate::config::StorageSettings;
 use crate::domain::Sha256Checksum;
 use credentials::CachedCredentials;
@@ -284,6 +286,45 @@ impl Storage for S3Storage {
             size,
             checksum_sha256,
         }))
+    }
+
+    async fn delete(&self, storage_key: &str) -> Result<(), StorageError> {
+        // S3 answers 204 whether or not the key existed.
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(storage_key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| unavailable(e, "deleting the object"))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>, StorageError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(format!("{prefix}/"))
+            .into_paginator()
+            .send();
+        let mut objects = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| unavailable(e, "listing objects"))?;
+            for object in page.contents() {
+                let (Some(key), Some(modified)) = (object.key(), object.last_modified()) else {
+                    continue;
+                };
+                let last_modified =
+                    chrono::DateTime::from_timestamp(modified.secs(), modified.subsec_nanos())
+                        .unwrap_or_default();
+                objects.push(ListedObject {
+                    storage_key: key.to_owned(),
+                    last_modified,
+                });
+            }
+        }
+        Ok(objects)
     }
 
     async fn check_ready(&self) -> Result<(), StorageError> {

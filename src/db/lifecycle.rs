@@ -1,0 +1,159 @@
+//! The SQL of an asset's later life: listing, deletion, and the sweeper's removal of
+//! abandoned uploads. Part of [`AssetRepository`]; every statement is one round trip.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use tokio_postgres::types::Type;
+
+use super::assets::{COLUMNS, asset_from_row};
+use super::{AssetRepository, DbError};
+use crate::domain::{Asset, AssetId, AssetStatus, Owner};
+
+/// Key of the advisory lock that keeps two sweepers from working at once.
+const SWEEP_LOCK: i64 = 0x5357_4545_5045_5200; // "SWEEPER"
+
+/// Which of an owner's assets to list.
+#[derive(Debug, Clone, Default)]
+pub struct AssetFilter {
+    pub status: Option<AssetStatus>,
+    /// Only object keys starting with this.
+    pub prefix: Option<String>,
+    /// Only assets after this one (the previous page's last).
+    pub after: Option<AssetId>,
+}
+
+impl AssetRepository {
+    /// Up to `limit` of the owner's assets matching `filter`, oldest first (ids are UUIDv7).
+    pub async fn list(
+        &self,
+        owner: &Owner,
+        filter: &AssetFilter,
+        limit: u32,
+    ) -> Result<Vec<Asset>, DbError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM assets \
+             WHERE owner = $1 AND ($2::uuid IS NULL OR id > $2) \
+               AND ($3::text IS NULL OR status = $3) \
+               AND ($4::text IS NULL OR starts_with(object_key, $4)) \
+             ORDER BY id LIMIT $5"
+        );
+        let after = filter.after.map(|id| id.as_uuid());
+        let status = filter.status.map(|s| s.as_str());
+        let conn = self.pool.get().await?;
+        let rows = conn
+            .query_typed(
+                &sql,
+                &[
+                    (&owner.as_str(), Type::TEXT),
+                    (&after, Type::UUID),
+                    (&status, Type::TEXT),
+                    (&filter.prefix, Type::TEXT),
+                    (&i64::from(limit), Type::INT8),
+                ],
+            )
+            .await?;
+        rows.iter().map(asset_from_row).collect()
+    }
+
+    /// Deletes the owner's asset record; returns it, or `None` when there was none.
+    pub async fn delete(&self, owner: &Owner, id: AssetId) -> Result<Option<Asset>, DbError> {
+        let sql = format!("DELETE FROM assets WHERE id = $1 AND owner = $2 RETURNING {COLUMNS}");
+        let conn = self.pool.get().await?;
+        let row = conn
+            .query_typed_opt(
+                &sql,
+                &[(&id.as_uuid(), Type::UUID), (&owner.as_str(), Type::TEXT)],
+            )
+            .await?;
+        row.as_ref().map(asset_from_row).transpose()
+    }
+
+    /// Removes up to `batch` pending assets whose upload URL expired more than `grace` ago and
+    /// returns them, so their objects can be deleted. `None` when another sweeper is at work.
+    ///
+    /// Records go first: an object left behind by a crash afterwards is found by the orphan
+    /// scan, while a record pointing at nothing is never left.
+    pub async fn take_expired_pending(
+        &self,
+        grace: Duration,
+        batch: u32,
+    ) -> Result<Option<Vec<Asset>>, DbError> {
+        let mut conn = self.pool.get().await?;
+        let tx = conn.transaction().await?;
+        let locked: bool = tx
+            .query_typed_one(
+                "SELECT pg_try_advisory_xact_lock($1)",
+                &[(&SWEEP_LOCK, Type::INT8)],
+            )
+            .await?
+            .try_get(0)?;
+        if !locked {
+            return Ok(None);
+        }
+        let sql = format!(
+            "DELETE FROM assets WHERE id IN ( \
+                 SELECT id FROM assets \
+                 WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1) \
+                 ORDER BY upload_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             RETURNING {COLUMNS}"
+        );
+        let rows = tx
+            .query_typed(
+                &sql,
+                &[
+                    (&grace.as_secs_f64(), Type::FLOAT8),
+                    (&i64::from(batch), Type::INT8),
+                ],
+            )
+            .await?;
+        let assets = rows
+            .iter()
+            .map(asset_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await?;
+        Ok(Some(assets))
+    }
+
+    /// Up to `limit` pending assets the sweeper would remove now, without removing them.
+    pub async fn expired_pending(
+        &self,
+        grace: Duration,
+        limit: u32,
+    ) -> Result<Vec<Asset>, DbError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM assets \
+             WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1) \
+             ORDER BY upload_expires_at LIMIT $2"
+        );
+        let conn = self.pool.get().await?;
+        let rows = conn
+            .query_typed(
+                &sql,
+                &[
+                    (&grace.as_secs_f64(), Type::FLOAT8),
+                    (&i64::from(limit), Type::INT8),
+                ],
+            )
+            .await?;
+        rows.iter().map(asset_from_row).collect()
+    }
+
+    /// Which of `storage_keys` in `bucket` belong to an asset.
+    pub async fn referenced_keys(
+        &self,
+        bucket: &str,
+        storage_keys: &[String],
+    ) -> Result<HashSet<String>, DbError> {
+        let conn = self.pool.get().await?;
+        let rows = conn
+            .query_typed(
+                "SELECT storage_key FROM assets WHERE bucket = $1 AND storage_key = ANY($2)",
+                &[(&bucket, Type::TEXT), (&storage_keys, Type::TEXT_ARRAY)],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| row.try_get(0).map_err(DbError::from))
+            .collect()
+    }
+}

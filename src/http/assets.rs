@@ -1,0 +1,296 @@
+//! `GET /api/assets`, `GET /api/assets/{asset_id}` and `DELETE /api/assets/{asset_id}`: the
+//! caller's assets, one asset's metadata, and deletion of an asset with its stored object.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use salvo::http::StatusCode;
+use salvo::oapi::{ToParameters, ToSchema, endpoint};
+use salvo::prelude::Json;
+use salvo::{Depot, Request, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{owner_of, rfc3339};
+use crate::db::AssetFilter;
+use crate::domain::{Asset, AssetId, AssetStatus, ValidationError};
+use crate::error::{AppError, ProblemDetails};
+use crate::state::AppState;
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+
+/// Filters and page of `GET /api/assets`.
+#[derive(Debug, Deserialize, ToParameters)]
+#[salvo(parameters(default_parameter_in = Query))]
+#[allow(dead_code)] // Read field by field from the query, so each error names its parameter.
+struct ListQuery {
+    /// `pending` or `complete`.
+    status: Option<String>,
+    /// Only object keys starting with this.
+    prefix: Option<String>,
+    /// Page size: 1–1000, default 100.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// An asset's metadata.
+#[derive(Debug, Serialize, ToSchema)]
+#[salvo(schema(name = AssetInfo))]
+struct AssetInfo {
+    asset_id: String,
+    object_key: String,
+    /// `pending` or `complete`.
+    status: String,
+    /// Declared media type.
+    content_type: Option<String>,
+    /// Declared size in bytes.
+    content_length: Option<u64>,
+    /// Size found in storage at completion.
+    stored_size: Option<u64>,
+    /// Declared base64 SHA-256.
+    checksum_sha256: Option<String>,
+    created_at: String,
+    upload_expires_at: String,
+    completed_at: Option<String>,
+}
+
+/// One page of assets.
+#[derive(Debug, Serialize, ToSchema)]
+#[salvo(schema(name = AssetPage))]
+struct AssetPage {
+    items: Vec<AssetInfo>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+impl From<&Asset> for AssetInfo {
+    fn from(asset: &Asset) -> Self {
+        Self {
+            asset_id: asset.id.to_string(),
+            object_key: asset.object_key.to_string(),
+            status: asset.status.to_string(),
+            content_type: asset.content_type.as_ref().map(ToString::to_string),
+            content_length: asset.content_length,
+            stored_size: asset.stored_size,
+            checksum_sha256: asset.checksum_sha256.as_ref().map(ToString::to_string),
+            created_at: rfc3339(asset.created_at),
+            upload_expires_at: rfc3339(asset.upload_expires_at),
+            completed_at: asset.completed_at.map(rfc3339),
+        }
+    }
+}
+
+/// List the caller's assets, oldest first, a page at a time.
+#[endpoint(
+    tags("assets"),
+    security(("bearer_token" = []), ("api_key" = [])),
+    parameters(ListQuery),
+    responses(
+        (status_code = 200, description = "A page of assets", body = AssetPage),
+        (status_code = 400, description = "A parameter is invalid or the cursor was altered (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database unavailable", content_type = "application/problem+json", body = ProblemDetails),
+    )
+)]
+pub async fn list_assets(
+    req: &mut Request,
+    depot: &mut Depot,
+) -> Result<Json<AssetPage>, AppError> {
+    let state = AppState::from_depot(depot)?.clone();
+    let owner = owner_of(depot)?;
+    let status = req
+        .query::<String>("status")
+        .map(|s| {
+            s.parse::<AssetStatus>()
+                .map_err(|_| ValidationError::new("status", "must be \"pending\" or \"complete\""))
+        })
+        .transpose()?;
+    let prefix = req.query::<String>("prefix").filter(|p| !p.is_empty());
+    let limit = match req.query::<String>("limit") {
+        None => DEFAULT_LIMIT,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ValidationError::new("limit", format!("must be between 1 and {MAX_LIMIT}"))
+            })?,
+    };
+    let mut filter = AssetFilter {
+        status,
+        prefix,
+        after: None,
+    };
+    if let Some(cursor) = req.query::<String>("cursor") {
+        filter.after = Some(Cursor::decode(&cursor, &filter)?);
+    }
+    // One more than asked tells whether another page exists.
+    let mut assets = state.assets.list(&owner, &filter, limit + 1).await?;
+    let next_cursor = if assets.len() > limit as usize {
+        assets.truncate(limit as usize);
+        assets.last().map(|last| Cursor::encode(last.id, &filter))
+    } else {
+        None
+    };
+    Ok(Json(AssetPage {
+        items: assets.iter().map(AssetInfo::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// One of the caller's assets.
+#[endpoint(
+    tags("assets"),
+    security(("bearer_token" = []), ("api_key" = [])),
+    parameters(("asset_id" = String, Path, description = "Id of the asset")),
+    responses(
+        (status_code = 200, description = "The asset's metadata", body = AssetInfo),
+        (status_code = 400, description = "`asset_id` is not a UUID (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
+    )
+)]
+pub async fn get_asset(req: &mut Request, depot: &mut Depot) -> Result<Json<AssetInfo>, AppError> {
+    let state = AppState::from_depot(depot)?.clone();
+    let owner = owner_of(depot)?;
+    let id = path_id(req)?;
+    let asset = state
+        .assets
+        .find(&owner, id)
+        .await?
+        .ok_or(AppError::AssetNotFound(id))?;
+    Ok(Json(AssetInfo::from(&asset)))
+}
+
+/// Delete an asset: its stored object first, then its record.
+///
+/// If storage cannot delete the object, the record stays and the call answers 503, so a
+/// record never points at nothing and no object is left untracked once 204 is answered.
+#[endpoint(
+    tags("assets"),
+    security(("bearer_token" = []), ("api_key" = [])),
+    parameters(("asset_id" = String, Path, description = "Id of the asset")),
+    responses(
+        (status_code = 204, description = "Deleted"),
+        (status_code = 400, description = "`asset_id` is not a UUID (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Storage or database unavailable; nothing was deleted", content_type = "application/problem+json", body = ProblemDetails),
+    )
+)]
+pub async fn delete_asset(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), AppError> {
+    let state = AppState::from_depot(depot)?.clone();
+    let owner = owner_of(depot)?;
+    let id = path_id(req)?;
+    let asset = state
+        .assets
+        .find(&owner, id)
+        .await?
+        .ok_or(AppError::AssetNotFound(id))?;
+    state.storage.delete(&asset.storage_key).await?;
+    state
+        .assets
+        .delete(&owner, id)
+        .await?
+        .ok_or(AppError::AssetNotFound(id))?;
+    tracing::info!(asset_id = %id, "asset deleted");
+    res.status_code(StatusCode::NO_CONTENT);
+    Ok(())
+}
+
+fn path_id(req: &Request) -> Result<AssetId, ValidationError> {
+    let id = req.param::<String>("asset_id").unwrap_or_default();
+    AssetId::parse(&id)
+}
+
+/// Where a listing continues: the last id seen, bound to the filters it was made for and
+/// sealed with a digest, so an altered or reused cursor is refused rather than misread.
+struct Cursor;
+
+impl Cursor {
+    fn encode(after: AssetId, filter: &AssetFilter) -> String {
+        let body = Self::body(after, filter);
+        let seal = Self::seal(&body);
+        URL_SAFE_NO_PAD.encode(format!("{body}|{seal}"))
+    }
+
+    fn decode(cursor: &str, filter: &AssetFilter) -> Result<AssetId, ValidationError> {
+        let invalid = || {
+            ValidationError::new(
+                "cursor",
+                "is not a cursor from a previous page of this listing",
+            )
+        };
+        let text = URL_SAFE_NO_PAD
+            .decode(cursor)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(invalid)?;
+        let (body, seal) = text.rsplit_once('|').ok_or_else(invalid)?;
+        let after = body
+            .split('|')
+            .next()
+            .and_then(|id| AssetId::parse(id).ok())
+            .ok_or_else(invalid)?;
+        if seal != Self::seal(body) || body != Self::body(after, filter) {
+            return Err(invalid());
+        }
+        Ok(after)
+    }
+
+    fn body(after: AssetId, filter: &AssetFilter) -> String {
+        let status = filter.status.map(|s| s.as_str()).unwrap_or("");
+        let prefix = URL_SAFE_NO_PAD.encode(filter.prefix.as_deref().unwrap_or(""));
+        format!("{after}|{status}|{prefix}")
+    }
+
+    fn seal(body: &str) -> String {
+        hex::encode(&Sha256::digest(format!("cloud-asset-uploader cursor v1|{body}"))[..8])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_for_its_own_filter_only() {
+        let id = AssetId::generate();
+        let filter = AssetFilter {
+            status: Some(AssetStatus::Pending),
+            prefix: Some("a/".into()),
+            after: None,
+        };
+        let cursor = Cursor::encode(id, &filter);
+        assert_eq!(Cursor::decode(&cursor, &filter).unwrap(), id);
+        let other = AssetFilter {
+            status: None,
+            ..filter.clone()
+        };
+        assert!(
+            Cursor::decode(&cursor, &other).is_err(),
+            "a cursor is bound to its filter"
+        );
+    }
+
+    #[test]
+    fn altered_cursors_are_refused() {
+        let filter = AssetFilter::default();
+        let cursor = Cursor::encode(AssetId::generate(), &filter);
+        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(&cursor).unwrap()).unwrap();
+        let forged = URL_SAFE_NO_PAD.encode(text.replacen(&text[..8], "00000000", 1));
+        for (cursor, why) in [
+            (forged.as_str(), "another id"),
+            ("garbage", "not base64 of a cursor"),
+            ("", "empty"),
+        ] {
+            assert!(Cursor::decode(cursor, &filter).is_err(), "{why}");
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Cleaning up after clients: the sweeper removes pending assets whose upload URL expired
+//! long ago (with their objects), and the orphan scan removes objects no asset refers to
+//! (left behind by crashes). Runs inside the server on an interval, or once from the
+//! `sweep` subcommand (e.g. a Kubernetes CronJob).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::config::Settings;
+use crate::db::AssetRepository;
+use crate::storage::Storage;
+
+/// Keys looked up in the database per round of the orphan scan.
+const ORPHAN_CHUNK: usize = 1000;
+
+/// What a sweep did (or, dry, would do).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Storage keys of the removed (or removable) pending assets.
+    pub expired: Vec<String>,
+    /// Storage keys of the removed (or removable) unreferenced objects.
+    pub orphans: Vec<String>,
+    /// Another sweeper held the lock; this one did nothing.
+    pub skipped: bool,
+}
+
+/// Removes abandoned uploads.
+#[derive(Clone)]
+pub struct Sweeper {
+    assets: AssetRepository,
+    storage: Arc<dyn Storage>,
+    grace: Duration,
+    batch: u32,
+    bucket: String,
+    key_prefix: String,
+}
+
+impl Sweeper {
+    pub fn new(assets: AssetRepository, storage: Arc<dyn Storage>, settings: &Settings) -> Self {
+        Self {
+            assets,
+            storage,
+            grace: settings.lifecycle.pending_grace,
+            batch: settings.lifecycle.sweep_batch_size,
+            bucket: settings.storage.bucket.clone(),
+            key_prefix: settings.storage.key_prefix.clone(),
+        }
+    }
+
+    /// Removes every pending asset whose upload URL expired more than `pending_grace` ago,
+    /// record first, then its object. With `dry_run`, only reports what it would remove.
+    pub async fn sweep_expired(&self, dry_run: bool) -> anyhow::Result<SweepReport> {
+        let mut report = SweepReport::default();
+        if dry_run {
+            let assets = self
+                .assets
+                .expired_pending(self.grace, u32::MAX >> 1)
+                .await?;
+            report.expired = assets.into_iter().map(|a| a.storage_key).collect();
+            return Ok(report);
+        }
+        loop {
+            let Some(batch) = self
+                .assets
+                .take_expired_pending(self.grace, self.batch)
+                .await?
+            else {
+                report.skipped = true;
+                return Ok(report);
+            };
+            let done = batch.len() < self.batch as usize;
+            for asset in batch {
+                // The record is gone; an object that cannot be deleted now is an orphan that
+                // a later orphan scan removes.
+                if let Err(error) = self.storage.delete(&asset.storage_key).await {
+                    tracing::warn!(asset_id = %asset.id, error = %crate::error::error_chain(&error), "swept an asset but not its object");
+                }
+                tracing::info!(asset_id = %asset.id, owner = %asset.owner, "swept an abandoned upload");
+                report.expired.push(asset.storage_key);
+            }
+            if done {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Removes objects under `key_prefix` that no asset refers to and that are older than
+    /// `pending_grace` (younger ones may belong to an upload being recorded right now).
+    pub async fn sweep_orphans(&self, dry_run: bool) -> anyhow::Result<SweepReport> {
+        let cutoff = Utc::now() - chrono::Duration::from_std(self.grace).unwrap_or_default();
+        let candidates: Vec<String> = self
+            .storage
+            .list(&self.key_prefix)
+            .await
+            .context("listing stored objects")?
+            .into_iter()
+            .filter(|object| object.last_modified < cutoff)
+            .map(|object| object.storage_key)
+            .collect();
+        let mut report = SweepReport::default();
+        for chunk in candidates.chunks(ORPHAN_CHUNK) {
+            let referenced = self.assets.referenced_keys(&self.bucket, chunk).await?;
+            for key in chunk.iter().filter(|key| !referenced.contains(*key)) {
+                if !dry_run {
+                    self.storage
+                        .delete(key)
+                        .await
+                        .with_context(|| format!("deleting orphan {key}"))?;
+                    tracing::info!(storage_key = %key, "deleted an orphaned object");
+                }
+                report.orphans.push(key.clone());
+            }
+        }
+        Ok(report)
+    }
+
+    /// Sweeps every `interval` until the application stops.
+    pub fn spawn(self, interval: Duration) {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                match self.sweep_expired(false).await {
+                    Ok(report) if !report.expired.is_empty() => {
+                        tracing::info!(removed = report.expired.len(), "sweep finished");
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(error = format!("{error:#}"), "sweep failed"),
+                }
+            }
+        });
+    }
+}
