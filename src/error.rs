@@ -50,6 +50,10 @@ pub enum AppError {
     ContentTypeNotAllowed(String),
     #[error("{0}")]
     QuotaExceeded(crate::db::QuotaExceeded),
+    #[error("This storage backend does not offer multipart uploads; send the file with one PUT.")]
+    MultipartNotSupported,
+    #[error("This asset is not being uploaded in parts.")]
+    NotMultipart,
     #[error("database unavailable")]
     DatabaseUnavailable(#[source] DbError),
     #[error("storage unavailable")]
@@ -180,6 +184,12 @@ impl AppError {
                 "Content type not allowed",
             ),
             Self::QuotaExceeded(_) => (S::FORBIDDEN, "quota_exceeded", "Quota exceeded"),
+            Self::MultipartNotSupported => (
+                S::BAD_REQUEST,
+                "multipart_not_supported",
+                "Multipart uploads not supported",
+            ),
+            Self::NotMultipart => (S::CONFLICT, "not_multipart", "Not a multipart upload"),
             Self::DatabaseUnavailable(_) => (
                 S::SERVICE_UNAVAILABLE,
                 "database_unavailable",

@@ -75,6 +75,11 @@ impl Sweeper {
             for asset in batch {
                 // The record is gone; an object that cannot be deleted now is an orphan that
                 // a later orphan scan removes.
+                if let (Some(upload), Some(storage)) = (&asset.multipart, self.storage.multipart())
+                    && let Err(error) = storage.abort(&asset.storage_key, &upload.upload_id).await
+                {
+                    tracing::warn!(asset_id = %asset.id, error = %crate::error::error_chain(&error), "swept an asset but could not abort its multipart upload");
+                }
                 if let Err(error) = self.storage.delete(&asset.storage_key).await {
                     tracing::warn!(asset_id = %asset.id, error = %crate::error::error_chain(&error), "swept an asset but not its object");
                 }

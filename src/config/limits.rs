@@ -5,6 +5,14 @@ use serde::{Deserialize, Serialize};
 use super::lenient;
 use crate::domain::Owner;
 
+const MIB: u64 = 1024 * 1024;
+/// S3's smallest part (but the last) and the smallest configurable threshold.
+pub const MIN_PART_SIZE: u64 = 5 * MIB;
+/// S3's largest part.
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * MIB;
+/// S3's most parts per upload.
+pub const MAX_PARTS: u64 = 10_000;
+
 /// `[uploads]`: limits on issued upload URLs and on what each owner may store.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -24,6 +32,12 @@ pub struct UploadSettings {
     /// Most bytes one owner may have declared across pending and complete assets (unlimited
     /// when unset). A pending upload without `content_length` counts as `max_size`.
     pub max_total_bytes: Option<u64>,
+    /// Declared lengths above this are uploaded in parts (S3 backend); also when a client asks.
+    pub multipart_threshold: u64,
+    /// Preferred part size; larger when a file would otherwise need more than 10 000 parts.
+    pub multipart_part_size: u64,
+    /// Most part URLs signed by one request.
+    pub max_presigned_parts: u32,
     /// Per-owner overrides of `max_size`, `max_pending_uploads` and `max_total_bytes`.
     #[serde(deserialize_with = "lenient::json_list")]
     pub owner_limits: Vec<OwnerLimits>,
@@ -57,6 +71,9 @@ impl Default for UploadSettings {
             require_checksum: false,
             max_pending_uploads: None,
             max_total_bytes: None,
+            multipart_threshold: 100 * MIB,
+            multipart_part_size: 16 * MIB,
+            max_presigned_parts: 100,
             owner_limits: Vec::new(),
         }
     }
@@ -101,6 +118,15 @@ impl UploadSettings {
         })
     }
 
+    /// The part size for a file of `total` bytes: the preferred size, grown (in whole MiB) so
+    /// the file fits in 10 000 parts.
+    pub fn part_size_for(&self, total: u64) -> u64 {
+        let needed = total.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
+        self.multipart_part_size
+            .max(needed)
+            .clamp(MIN_PART_SIZE, MAX_PART_SIZE)
+    }
+
     /// The largest `max_size` of any owner, for checks that must hold for all of them.
     pub fn largest_max_size(&self) -> u64 {
         self.owner_limits
@@ -137,6 +163,20 @@ mod tests {
         let other = settings.limits_for(&Owner::new("other"));
         assert_eq!(other.max_size, settings.max_size);
         assert_eq!(other.max_total_bytes, None);
+    }
+
+    #[test]
+    fn part_sizes_keep_every_file_within_ten_thousand_parts() {
+        let settings = UploadSettings::default();
+        assert_eq!(
+            settings.part_size_for(200 * MIB),
+            16 * MIB,
+            "the preferred size"
+        );
+        let huge = 5 * 1024 * 1024 * MIB; // 5 TiB, S3's largest object
+        let size = settings.part_size_for(huge);
+        assert!(huge.div_ceil(size) <= MAX_PARTS, "{size}");
+        assert_eq!(size % MIB, 0);
     }
 
     #[test]

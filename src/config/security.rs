@@ -276,6 +276,28 @@ impl super::Settings {
                 ));
             }
         }
+        if uploads.multipart_threshold < super::limits::MIN_PART_SIZE {
+            return Err(ConfigError::invalid(
+                "uploads.multipart_threshold",
+                "must be at least 5 MiB (5242880)",
+            ));
+        }
+        if !(super::limits::MIN_PART_SIZE..=super::limits::MAX_PART_SIZE)
+            .contains(&uploads.multipart_part_size)
+        {
+            return Err(ConfigError::invalid(
+                "uploads.multipart_part_size",
+                "must be between 5 MiB and 5 GiB",
+            ));
+        }
+        if uploads.max_presigned_parts == 0
+            || u64::from(uploads.max_presigned_parts) > super::limits::MAX_PARTS
+        {
+            return Err(ConfigError::invalid(
+                "uploads.max_presigned_parts",
+                "must be between 1 and 10000",
+            ));
+        }
         for limits in &uploads.owner_limits {
             if limits.owner.trim().is_empty() {
                 return Err(ConfigError::invalid(

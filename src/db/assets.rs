@@ -1,17 +1,21 @@
 //! Every SQL statement about assets, with typed rows in and out.
 //!
 //! Each public method is one round trip: statements are sent with their parameter types
-//! (`query_typed`), so Postgres needs no separate prepare step.
+//! (`query_typed`), and the pooled connection prepares each one once (see `connection`).
 
 use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{GenericClient, Row};
 
+use super::connection::TypedQueries;
 use super::{DbError, PgPool};
-use crate::domain::{Asset, AssetId, AssetStatus, ContentType, ObjectKey, Owner, Sha256Checksum};
+use crate::domain::{
+    Asset, AssetId, AssetStatus, ContentType, MultipartUpload, ObjectKey, Owner, Sha256Checksum,
+};
 
 pub(super) const COLUMNS: &str = "id, owner, object_key, storage_key, bucket, status, content_type, \
-    content_length, checksum_sha256, stored_size, created_at, upload_expires_at, completed_at";
+    content_length, checksum_sha256, stored_size, created_at, upload_expires_at, completed_at, \
+    multipart_upload_id, part_size";
 
 /// What a client declared when asking to upload.
 #[derive(Debug, Clone)]
@@ -152,7 +156,8 @@ impl AssetRepository {
         // The CTE returns the row whether or not this call was the one that completed it.
         let sql = format!(
             "WITH completed AS ( \
-                 UPDATE assets SET status = 'complete', completed_at = now(), stored_size = $3 \
+                 UPDATE assets SET status = 'complete', completed_at = now(), stored_size = $3, \
+                     multipart_upload_id = NULL, part_size = NULL \
                  WHERE id = $1 AND owner = $2 AND status = 'pending' \
                  RETURNING {COLUMNS}) \
              SELECT {COLUMNS} FROM completed \
@@ -176,7 +181,7 @@ impl AssetRepository {
 }
 
 /// The insert-or-re-issue statement.
-async fn upsert(client: &impl GenericClient, new: &NewUpload) -> Result<IssueOutcome, DbError> {
+async fn upsert(client: &impl TypedQueries, new: &NewUpload) -> Result<IssueOutcome, DbError> {
     let sql = format!(
         "INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type, \
              content_length, checksum_sha256, upload_expires_at) \
@@ -284,5 +289,15 @@ pub(super) fn asset_from_row(row: &Row) -> Result<Asset, DbError> {
         created_at: row.try_get("created_at")?,
         upload_expires_at: row.try_get("upload_expires_at")?,
         completed_at: row.try_get("completed_at")?,
+        multipart: match (
+            row.try_get::<_, Option<String>>("multipart_upload_id")?,
+            row.try_get::<_, Option<i64>>("part_size")?,
+        ) {
+            (Some(upload_id), Some(part_size)) => Some(MultipartUpload {
+                upload_id,
+                part_size: u64::try_from(part_size).map_err(|_| corrupt("part_size"))?,
+            }),
+            _ => None,
+        },
     })
 }

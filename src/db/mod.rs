@@ -2,23 +2,24 @@
 //! SQL statement of the crate.
 
 mod assets;
+mod connection;
 mod lifecycle;
+mod multipart;
 
 use std::time::Duration;
 
 use anyhow::Context;
 use bb8::Pool;
-use bb8_postgres::PostgresConnectionManager;
 use secrecy::ExposeSecret;
-use tokio_postgres::NoTls;
 
 pub use assets::{AssetRepository, IssueOutcome, NewUpload, Quota, QuotaExceeded};
+pub use connection::{PgConnection, PgConnectionManager};
 pub use lifecycle::AssetFilter;
 
 use crate::config::DatabaseSettings;
 
 /// The pool every request borrows connections from.
-pub type PgPool = Pool<PostgresConnectionManager<NoTls>>;
+pub type PgPool = Pool<PgConnectionManager>;
 
 /// Errors from the database layer.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +62,7 @@ pub fn connect_lazy(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(settings.connect_timeout_secs));
     }
-    let manager = PostgresConnectionManager::new(config, NoTls);
+    let manager = PgConnectionManager::new(config);
     Ok(Pool::builder()
         .max_size(settings.pool_size)
         .connection_timeout(Duration::from_secs(settings.connect_timeout_secs))
@@ -80,7 +81,7 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<Vec<String>> {
     conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
         .context("taking the migration lock")?;
-    let report = embedded::migrations::runner().run_async(&mut *conn).await;
+    let report = embedded::migrations::runner().run_async(&mut **conn).await;
     let unlock = conn
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await;

@@ -96,6 +96,29 @@ pub struct Asset {
     pub created_at: DateTime<Utc>,
     pub upload_expires_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// Set while the bytes are uploaded in parts.
+    pub multipart: Option<MultipartUpload>,
+}
+
+/// A multipart upload in progress: the storage service's id for it and the size of each part
+/// (the last one may be smaller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipartUpload {
+    pub upload_id: String,
+    pub part_size: u64,
+}
+
+impl MultipartUpload {
+    /// How many parts `total` bytes make.
+    pub fn part_count(&self, total: u64) -> u32 {
+        u32::try_from(total.div_ceil(self.part_size).max(1)).unwrap_or(u32::MAX)
+    }
+
+    /// The size of part `number` (1-based) of `total` bytes.
+    pub fn part_len(&self, number: u32, total: u64) -> u64 {
+        let start = u64::from(number - 1) * self.part_size;
+        total.saturating_sub(start).min(self.part_size)
+    }
 }
 
 /// The key under which an asset's bytes are stored. The asset id in the path keeps keys
@@ -107,6 +130,22 @@ pub fn storage_key(prefix: &str, owner: &Owner, id: AssetId, object_key: &Object
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_cover_the_total_with_a_smaller_last_part() {
+        let upload = MultipartUpload {
+            upload_id: "u".into(),
+            part_size: 5,
+        };
+        assert_eq!(upload.part_count(12), 3);
+        assert_eq!([1, 2, 3].map(|n| upload.part_len(n, 12)), [5, 5, 2]);
+        assert_eq!(
+            upload.part_count(10),
+            2,
+            "an exact multiple needs no extra part"
+        );
+        assert_eq!(upload.part_len(2, 10), 5);
+    }
 
     #[test]
     fn storage_keys_nest_owner_and_id_under_the_prefix() {

@@ -7,7 +7,7 @@ mod content_type;
 mod object_key;
 mod owner;
 
-pub use asset::{Asset, AssetId, AssetStatus, storage_key};
+pub use asset::{Asset, AssetId, AssetStatus, MultipartUpload, storage_key};
 pub use checksum::Sha256Checksum;
 pub use content_type::ContentType;
 pub use object_key::ObjectKey;

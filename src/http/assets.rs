@@ -193,6 +193,9 @@ pub async fn delete_asset(
         .find(&owner, id)
         .await?
         .ok_or(AppError::AssetNotFound(id))?;
+    if let (Some(upload), Some(storage)) = (&asset.multipart, state.storage.multipart()) {
+        storage.abort(&asset.storage_key, &upload.upload_id).await?;
+    }
     state.storage.delete(&asset.storage_key).await?;
     state
         .assets

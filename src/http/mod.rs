@@ -9,6 +9,7 @@ mod health;
 mod json;
 mod local_storage;
 mod middleware;
+mod parts;
 pub mod rate_limit;
 mod status;
 mod uploads;
@@ -37,7 +38,8 @@ pub fn service(state: AppState) -> Service {
         .push(
             Router::with_path("upload")
                 .hoop(Guard(RouteGroup::Issue))
-                .post(uploads::presign_upload),
+                .post(uploads::presign_upload)
+                .push(Router::with_path("{asset_id}/parts").post(parts::sign_parts)),
         )
         .push(
             Router::with_path("status")

@@ -6,9 +6,10 @@ use salvo::{Depot, Request};
 use serde::{Deserialize, Serialize};
 
 use super::{json::read_json, owner_of};
-use crate::domain::{Asset, AssetId, AssetStatus};
+use crate::domain::{Asset, AssetId, AssetStatus, MultipartUpload};
 use crate::error::{AppError, ProblemDetails};
 use crate::state::AppState;
+use crate::storage::{CompleteError, PartRef, StoredPart};
 
 /// The status a client reports for its upload.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -22,6 +23,17 @@ struct StatusRequest {
     asset_id: String,
     /// `complete` (verified against storage) or `pending`.
     uploaded_status: String,
+    /// For a multipart upload: every part's number and the `ETag` storage answered for it.
+    parts: Option<Vec<PartDto>>,
+}
+
+/// A part of a multipart upload.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[salvo(schema(name = CompletedPart))]
+struct PartDto {
+    part_number: u32,
+    etag: String,
 }
 
 /// The asset's status after the change.
@@ -73,6 +85,9 @@ pub async fn mark_status(
         }
         (_, current) if current == requested => current,
         (AssetStatus::Complete, _) => {
+            if let Some(upload) = &asset.multipart {
+                assemble_parts(&state, &asset, upload, body.parts.unwrap_or_default()).await?;
+            }
             let stored_size = verify_upload(&state, &asset).await?;
             let completed = state
                 .assets
@@ -90,6 +105,112 @@ pub async fn mark_status(
         asset_id: id.to_string(),
         uploaded_status: status.to_string(),
     }))
+}
+
+/// Completes a multipart upload in storage from the client's list of parts, which must name
+/// each part exactly once.
+async fn assemble_parts(
+    state: &AppState,
+    asset: &Asset,
+    upload: &MultipartUpload,
+    mut parts: Vec<PartDto>,
+) -> Result<(), AppError> {
+    let Some(storage) = state.storage.multipart() else {
+        return Err(AppError::MultipartNotSupported);
+    };
+    let total = asset.content_length.unwrap_or(0);
+    parts.sort_by_key(|p| p.part_number);
+    let stored = storage
+        .list_parts(&asset.storage_key, &upload.upload_id)
+        .await?;
+    if let Some(problems) = part_problems(upload, total, &parts, &stored) {
+        return Err(AppError::UploadMismatch(format!(
+            "send every part's number and ETag in `parts`; {problems}"
+        )));
+    }
+    let refs: Vec<PartRef> = parts
+        .into_iter()
+        .map(|p| PartRef {
+            part_number: p.part_number,
+            etag: p.etag,
+        })
+        .collect();
+    match storage
+        .complete(&asset.storage_key, &upload.upload_id, &refs)
+        .await
+    {
+        // Gone: completed by an earlier call whose answer was lost; the stat below decides.
+        Ok(()) | Err(CompleteError::UploadGone) => Ok(()),
+        Err(CompleteError::Rejected(reason)) => Err(AppError::UploadMismatch(reason)),
+        Err(CompleteError::Storage(error)) => Err(error.into()),
+    }
+}
+
+/// What is wrong with a client's list of parts (sorted by number), checked against the
+/// upload's layout and what storage holds; `None` when it can be assembled.
+fn part_problems(
+    upload: &MultipartUpload,
+    total: u64,
+    given: &[PartDto],
+    stored: &[StoredPart],
+) -> Option<String> {
+    let count = upload.part_count(total);
+    let numbers: Vec<u32> = given.iter().map(|p| p.part_number).collect();
+    let list = |items: Vec<u32>| {
+        items
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut problems = Vec::new();
+    let missing: Vec<u32> = (1..=count).filter(|n| !numbers.contains(n)).collect();
+    if !missing.is_empty() {
+        problems.push(format!("missing parts: {}", list(missing)));
+    }
+    let unexpected: Vec<u32> = numbers
+        .iter()
+        .copied()
+        .filter(|n| *n == 0 || *n > count)
+        .collect();
+    if !unexpected.is_empty() {
+        problems.push(format!(
+            "no such parts: {} (the upload has {count})",
+            list(unexpected)
+        ));
+    }
+    if numbers.windows(2).any(|w| w[0] == w[1]) {
+        problems.push("a part is listed twice".to_owned());
+    }
+    let unquoted = |etag: &str| etag.trim_matches('"').to_ascii_lowercase();
+    for part in given
+        .iter()
+        .filter(|p| (1..=count).contains(&p.part_number))
+    {
+        match stored.iter().find(|s| s.part_number == part.part_number) {
+            None => problems.push(format!("part {} is not in storage", part.part_number)),
+            Some(s) if s.size != upload.part_len(part.part_number, total) => {
+                problems.push(format!(
+                    "part {} has {} bytes, not {}",
+                    part.part_number,
+                    s.size,
+                    upload.part_len(part.part_number, total)
+                ))
+            }
+            Some(s)
+                if s.etag
+                    .as_deref()
+                    .is_some_and(|e| unquoted(e) != unquoted(&part.etag)) =>
+            {
+                problems.push(format!(
+                    "part {}: the ETag is not the one storage holds",
+                    part.part_number
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 /// Checks that storage holds what the client declared; returns the stored size.
@@ -123,4 +244,80 @@ async fn verify_upload(state: &AppState, asset: &Asset) -> Result<u64, AppError>
         ));
     }
     Ok(stored.size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload() -> MultipartUpload {
+        MultipartUpload {
+            upload_id: "u".into(),
+            part_size: 5,
+        }
+    }
+
+    fn given(list: &[(u32, &str)]) -> Vec<PartDto> {
+        list.iter()
+            .map(|(n, e)| PartDto {
+                part_number: *n,
+                etag: (*e).to_owned(),
+            })
+            .collect()
+    }
+
+    fn stored(list: &[(u32, Option<&str>, u64)]) -> Vec<StoredPart> {
+        list.iter()
+            .map(|(n, e, size)| StoredPart {
+                part_number: *n,
+                etag: e.map(str::to_owned),
+                size: *size,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_complete_list_matching_storage_has_no_problem() {
+        let parts = given(&[(1, "\"a\""), (2, "\"b\""), (3, "\"c\"")]);
+        let held = stored(&[(1, Some("\"a\""), 5), (2, Some("\"B\""), 5), (3, None, 2)]);
+        assert_eq!(part_problems(&upload(), 12, &parts, &held), None);
+    }
+
+    #[test]
+    fn each_kind_of_wrong_list_is_named() {
+        let held = stored(&[(1, Some("\"a\""), 5), (2, Some("\"b\""), 4)]);
+        type Case<'a> = (&'a [(u32, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
+            (&[(1, "\"a\"")], "missing parts: 2, 3", "parts left out"),
+            (
+                &[(1, "\"a\""), (2, "\"b\""), (3, "c"), (4, "d")],
+                "no such parts: 4",
+                "a part beyond the count",
+            ),
+            (
+                &[(1, "\"x\""), (2, "\"b\""), (3, "c")],
+                "part 1: the ETag",
+                "an ETag storage does not hold",
+            ),
+            (
+                &[(1, "\"a\""), (2, "\"b\""), (3, "c")],
+                "part 3 is not in storage",
+                "a part never uploaded",
+            ),
+            (
+                &[(1, "\"a\""), (2, "\"b\""), (3, "c")],
+                "part 2 has 4 bytes, not 5",
+                "a part of the wrong size",
+            ),
+            (
+                &[(1, "\"a\""), (1, "\"a\""), (2, "\"b\""), (3, "c")],
+                "listed twice",
+                "a repeated part",
+            ),
+        ];
+        for (list, says, why) in cases {
+            let problems = part_problems(&upload(), 12, &given(list), &held).unwrap_or_default();
+            assert!(problems.contains(says), "{why}: {problems:?}");
+        }
+    }
 }

@@ -10,6 +10,7 @@ use salvo::prelude::Json;
 use salvo::{Depot, Request, Response};
 use serde::{Deserialize, Serialize};
 
+use super::parts::{self, MultipartInfo};
 use super::{expiry, json::read_json, owner_of, rfc3339};
 use crate::config::{Limits, Settings};
 use crate::db::{IssueOutcome, NewUpload, Quota};
@@ -43,22 +44,31 @@ struct UploadRequest {
     content_length: Option<u64>,
     /// Base64 SHA-256 of the file; storage refuses any other bytes. Requires `content_length`.
     checksum_sha256: Option<String>,
+    /// Upload in parts (S3 backend; requires `content_length`). Files larger than
+    /// `uploads.multipart_threshold` are uploaded in parts unless this is `false`.
+    multipart: Option<bool>,
 }
 
 /// How to send the file to storage.
 #[derive(Debug, Serialize, ToSchema)]
 #[salvo(schema(name = SignedInfo))]
 struct SignedInfo {
-    /// `PUT` (send the file as the body with `headers`) or `POST` (send a
-    /// `multipart/form-data` form with `fields`, then the file in a field named `file`).
+    /// `PUT` (send the file as the body with `headers`), `POST` (send a
+    /// `multipart/form-data` form with `fields`, then the file in a field named `file`), or
+    /// `MULTIPART` (`PUT` each part to its URL, then complete with every part's ETag).
     method: String,
-    url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
     /// Headers the PUT must carry, exactly as given.
     #[serde(skip_serializing_if = "Option::is_none")]
     headers: Option<BTreeMap<String, String>>,
     /// Form fields the POST must carry before the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     fields: Option<BTreeMap<String, String>>,
+    /// The upload in parts (`MULTIPART`): its id, part size and count, and the first part URLs
+    /// (sign the rest with `POST /api/upload/{asset_id}/parts`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    multipart: Option<MultipartInfo>,
 }
 
 /// A pending asset and the signed request that uploads it.
@@ -81,10 +91,17 @@ struct ValidUpload {
     content_length: Option<u64>,
     checksum_sha256: Option<Sha256Checksum>,
     expires_in: Duration,
+    /// Upload in parts; decided against what storage offers.
+    multipart: bool,
 }
 
 impl UploadRequest {
-    fn validate(self, settings: &Settings, limits: &Limits) -> Result<ValidUpload, AppError> {
+    fn validate(
+        self,
+        settings: &Settings,
+        limits: &Limits,
+        parts_supported: bool,
+    ) -> Result<ValidUpload, AppError> {
         let uploads = &settings.uploads;
         let object_key = ObjectKey::parse(&self.object_key)?;
         let content_type = self
@@ -137,7 +154,38 @@ impl UploadRequest {
             content_length: self.content_length,
             checksum_sha256,
             expires_in,
+            multipart: decide_multipart(
+                self.multipart,
+                self.content_length,
+                uploads,
+                parts_supported,
+            )?,
         })
+    }
+}
+
+/// S3 takes at most 5 GiB in one request.
+const MAX_SINGLE_REQUEST: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Whether an upload goes in parts: when asked, or when it is too large for one request.
+fn decide_multipart(
+    asked: Option<bool>,
+    content_length: Option<u64>,
+    uploads: &crate::config::UploadSettings,
+    parts_supported: bool,
+) -> Result<bool, AppError> {
+    match (asked, content_length) {
+        (Some(true), None) => {
+            Err(ValidationError::new("content_length", "is required for a multipart upload").into())
+        }
+        (Some(true), Some(_)) if !parts_supported => Err(AppError::MultipartNotSupported),
+        (Some(true), Some(_)) => Ok(true),
+        (Some(false), Some(length)) if parts_supported && length > MAX_SINGLE_REQUEST => Err(
+            ValidationError::new("multipart", "files over 5 GiB must be uploaded in parts").into(),
+        ),
+        (Some(false), _) | (None, None) => Ok(false),
+        (None, Some(length)) => Ok(parts_supported
+            && (length > uploads.multipart_threshold || length > MAX_SINGLE_REQUEST)),
     }
 }
 
@@ -170,9 +218,11 @@ pub async fn presign_upload(
     let state = AppState::from_depot(depot)?.clone();
     let owner = owner_of(depot)?;
     let limits = state.settings.uploads.limits_for(&owner);
-    let upload = read_json::<UploadRequest>(req)
-        .await?
-        .validate(&state.settings, &limits)?;
+    let upload = read_json::<UploadRequest>(req).await?.validate(
+        &state.settings,
+        &limits,
+        state.storage.multipart().is_some(),
+    )?;
 
     let id = AssetId::generate();
     let expires_at = super::now_plus(upload.expires_in);
@@ -206,30 +256,24 @@ pub async fn presign_upload(
         IssueOutcome::AlreadyComplete => return Err(AppError::UploadAlreadyComplete),
         IssueOutcome::QuotaExceeded(exceeded) => return Err(AppError::QuotaExceeded(exceeded)),
     };
-    let signed = state
-        .storage
-        .presign_upload(&UploadSpec {
-            storage_key: &asset.storage_key,
-            content_type: asset.content_type.as_ref(),
-            content_length: asset.content_length,
-            checksum_sha256: asset.checksum_sha256.as_ref(),
-            max_size: limits.max_size,
-            expires_in: upload.expires_in,
-        })
-        .await?;
-    let signed_info = match signed {
-        SignedUpload::Put { url, headers } => SignedInfo {
-            method: "PUT".into(),
-            url,
-            headers: Some(headers),
-            fields: None,
-        },
-        SignedUpload::Post { url, fields } => SignedInfo {
-            method: "POST".into(),
-            url,
+    let signed_info = if upload.multipart {
+        SignedInfo {
+            method: "MULTIPART".into(),
+            url: None,
             headers: None,
-            fields: Some(fields),
-        },
+            fields: None,
+            multipart: Some(parts::start(&state, &asset, upload.expires_in).await?),
+        }
+    } else {
+        if let (Some(previous), Some(storage)) = (&asset.multipart, state.storage.multipart()) {
+            // A re-issue that no longer goes in parts: the earlier parts are useless.
+            parts::abort_quietly(storage, &asset, previous).await;
+            state
+                .assets
+                .set_multipart(&asset.owner, asset.id, None)
+                .await?;
+        }
+        single_request(&state, &asset, limits.max_size, upload.expires_in).await?
     };
     tracing::info!(asset_id = %asset.id, created = status == StatusCode::CREATED, "issued upload URL");
     res.status_code(status);
@@ -240,4 +284,40 @@ pub async fn presign_upload(
         signed_info,
     }));
     Ok(())
+}
+
+/// A signed `PUT` (size declared) or `POST` form (size not declared) for the whole file.
+async fn single_request(
+    state: &AppState,
+    asset: &crate::domain::Asset,
+    max_size: u64,
+    expires_in: Duration,
+) -> Result<SignedInfo, AppError> {
+    let signed = state
+        .storage
+        .presign_upload(&UploadSpec {
+            storage_key: &asset.storage_key,
+            content_type: asset.content_type.as_ref(),
+            content_length: asset.content_length,
+            checksum_sha256: asset.checksum_sha256.as_ref(),
+            max_size,
+            expires_in,
+        })
+        .await?;
+    Ok(match signed {
+        SignedUpload::Put { url, headers } => SignedInfo {
+            method: "PUT".into(),
+            url: Some(url),
+            headers: Some(headers),
+            fields: None,
+            multipart: None,
+        },
+        SignedUpload::Post { url, fields } => SignedInfo {
+            method: "POST".into(),
+            url: Some(url),
+            headers: None,
+            fields: Some(fields),
+            multipart: None,
+        },
+    })
 }

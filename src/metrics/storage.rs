@@ -9,7 +9,8 @@ use async_trait::async_trait;
 
 use super::Metrics;
 use crate::storage::{
-    DownloadSpec, ListedObject, SignedUpload, Storage, StorageError, StoredObject, UploadSpec,
+    DownloadSpec, ListedObject, MultipartStorage, SignedUpload, Storage, StorageError,
+    StoredObject, UploadSpec,
 };
 
 /// A storage backend whose calls are timed into
@@ -84,5 +85,9 @@ impl Storage for InstrumentedStorage {
     async fn check_ready(&self) -> Result<(), StorageError> {
         self.timed("check_ready", self.inner.check_ready(), |_| "ok")
             .await
+    }
+
+    fn multipart(&self) -> Option<&dyn MultipartStorage> {
+        self.inner.multipart()
     }
 }

@@ -109,6 +109,80 @@ pub trait Storage: Send + Sync {
 
     /// A cheap call proving storage answers (for `/readyz`).
     async fn check_ready(&self) -> Result<(), StorageError>;
+
+    /// Multipart uploads, when this backend offers them.
+    fn multipart(&self) -> Option<&dyn MultipartStorage> {
+        None
+    }
+}
+
+/// A part storage holds for a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredPart {
+    pub part_number: u32,
+    /// The part's ETag, when storage reports it (S3 does; some compatible stores do not).
+    pub etag: Option<String>,
+    pub size: u64,
+}
+
+/// A part a client says it uploaded, to assemble the object from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRef {
+    pub part_number: u32,
+    pub etag: String,
+}
+
+/// Why a multipart upload could not be completed.
+#[derive(Debug, thiserror::Error)]
+pub enum CompleteError {
+    /// Storage refused the parts (wrong ETag, a missing or too small part); says which.
+    #[error("{0}")]
+    Rejected(String),
+    /// Storage knows no such upload: already completed, or aborted.
+    #[error("the multipart upload no longer exists")]
+    UploadGone,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Uploads in parts, each part a signed `PUT` of its exact size: for files larger than one
+/// request can carry (5 GiB on S3), and resumable after a broken connection.
+#[async_trait]
+pub trait MultipartStorage: Send + Sync {
+    /// Starts an upload for `storage_key`; returns storage's upload id.
+    async fn start(
+        &self,
+        storage_key: &str,
+        content_type: Option<&ContentType>,
+    ) -> Result<String, StorageError>;
+
+    /// Signs the `PUT` of part `part_number`, whose body must be exactly `size` bytes.
+    async fn presign_part(
+        &self,
+        storage_key: &str,
+        upload_id: &str,
+        part_number: u32,
+        size: u64,
+        expires_in: Duration,
+    ) -> Result<String, StorageError>;
+
+    /// The parts storage holds so far.
+    async fn list_parts(
+        &self,
+        storage_key: &str,
+        upload_id: &str,
+    ) -> Result<Vec<StoredPart>, StorageError>;
+
+    /// Assembles the object from `parts`, in part-number order.
+    async fn complete(
+        &self,
+        storage_key: &str,
+        upload_id: &str,
+        parts: &[PartRef],
+    ) -> Result<(), CompleteError>;
+
+    /// Discards the upload and its parts; succeeds when it is already gone.
+    async fn abort(&self, storage_key: &str, upload_id: &str) -> Result<(), StorageError>;
 }
 
 /// The configured backend, ready to use.

@@ -14,6 +14,7 @@ mod lifecycle;
 mod limits;
 mod local_storage;
 mod metrics;
+mod multipart;
 mod ownership;
 mod quotas;
 mod rate_limits;

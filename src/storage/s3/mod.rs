@@ -5,6 +5,7 @@
 //! presigned `POST` policy whose `content-length-range` caps the size.
 
 mod credentials;
+mod multipart;
 mod post_policy;
 
 use std::collections::BTreeMap;
@@ -325,6 +326,10 @@ impl Storage for S3Storage {
             }
         }
         Ok(objects)
+    }
+
+    fn multipart(&self) -> Option<&dyn crate::storage::MultipartStorage> {
+        Some(self)
     }
 
     async fn check_ready(&self) -> Result<(), StorageError> {
