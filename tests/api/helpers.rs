@@ -65,6 +65,8 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     let database_url = infrastructure.create_database().await;
     settings.database.url = Some(SecretString::from(database_url.clone()));
     settings.database.migrate_on_start = false;
+    // The whole suite runs at once on small machines: opening a connection can take seconds.
+    settings.database.connect_timeout_secs = 30;
     let local_root = match backend {
         Backend::Local => {
             let root = std::env::temp_dir()
