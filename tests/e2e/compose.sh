@@ -3,7 +3,7 @@
 #   1. `docker compose up -d --build` (images replaceable through POSTGRES_IMAGE, MINIO_IMAGE,
 #      RUST_IMAGE, RUNTIME_IMAGE);
 #   2. wait (bounded) for /readyz;
-#   3. run the README's curl session exactly as written;
+#   3. run the README's curl session and its multipart example exactly as written;
 #   4. upload a random binary file through the signed URL, complete it, get the access URL,
 #      download it and compare bytes;
 #   5. restart the app container and check the asset is still there and downloadable;
@@ -67,6 +67,13 @@ sed -n '/^## A curl session/,/^### Form uploads/p' README.md \
 [ -s "$work/session.sh" ] || fail "found no curl session in README.md"
 (cd "$work" && bash -euo pipefail session.sh >session.out)
 grep -q 'hello, world$' "$work/session.out" || fail "the README session did not download its file"
+
+step "running the README's multipart example"
+sed -n '/^A worked example against the quickstart stack/,/^The part size grows/p' README.md \
+  | awk '/^```bash/ { inside = 1; next } /^```/ { inside = 0 } inside' >"$work/multipart.sh"
+[ -s "$work/multipart.sh" ] || fail "found no multipart example in README.md"
+(cd "$work" && bash -euo pipefail multipart.sh >multipart.out && rm -f big.bin)
+grep -q '^identical$' "$work/multipart.out" || fail "the README multipart example did not round-trip its file"
 
 step "uploading, completing and downloading a random binary file"
 head -c 300000 /dev/urandom >"$work/payload.bin"
