@@ -73,7 +73,7 @@ sed -n '/^A worked example against the quickstart stack/,/^The part size grows/p
   | awk '/^```bash/ { inside = 1; next } /^```/ { inside = 0 } inside' >"$work/multipart.sh"
 [ -s "$work/multipart.sh" ] || fail "found no multipart example in README.md"
 (cd "$work" && bash -euo pipefail multipart.sh >multipart.out && rm -f big.bin)
-grep -q '^identical$' "$work/multipart.out" || fail "the README multipart example did not round-trip its file"
+grep -q 'identical$' "$work/multipart.out" || fail "the README multipart example did not round-trip its file"
 
 step "uploading, completing and downloading a random binary file"
 head -c 300000 /dev/urandom >"$work/payload.bin"
