@@ -161,16 +161,20 @@ SQL
 }
 
 reset_peak_rss() { echo 5 >"/proc/$SERVER_PID/clear_refs"; }
+# User plus system CPU time of the server so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
 peak_rss_mib() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status"; }
 
-# wrk against the server; prints "rps p50 p99 errors peak_rss".
+# wrk against the server; prints "rps p50 p99 errors peak_rss cpu_us_per_request".
 run_wrk() {
-    local script=$1 path=$2 connections=$3 tag=$4 out
+    local script=$1 path=$2 connections=$3 tag=$4 out ticks
     reset_peak_rss
+    ticks=$(cpu_ticks)
     out=$(BENCH_DIR="$BENCH_DIR" BENCH_IDS="$WORK/ids" BENCH_API_KEY="$API_KEY" wrk -t"$THREADS" -c"$connections" \
         -d"${DURATION}s" --timeout 5s -s "$BENCH_DIR/$script" \
         "http://127.0.0.1:$PORT$path" -- "$tag")
-    awk -v rss="$(peak_rss_mib)" '/^RESULT/ { printf "%.0f %.2f %.2f %d %s\n", $2 / $3, $4, $5, $6, rss }' <<<"$out"
+    awk -v rss="$(peak_rss_mib)" -v ticks=$(($(cpu_ticks) - ticks)) -v hz="$(getconf CLK_TCK)" \
+        '/^RESULT/ { printf "%.0f %.2f %.2f %d %s %.0f\n", $2 / $3, $4, $5, $6, rss, ticks / hz * 1e6 / $2 }' <<<"$out"
 }
 
 # pgbench with the given scripts; prints "tps p50 p99 errors".
@@ -197,10 +201,12 @@ run_pgbench() {
 describe_machine() {
     echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
     echo "postgres: $PG_IMAGE (server $(PGPASSWORD=uploader psql -qtA -h 127.0.0.1 -p "$PG_PORT" -U uploader -c "SHOW server_version" uploader)), s3: $S3_IMAGE"
+    echo "load average (1/5/15 min) before the run: $LOAD_AT_START; after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "tools: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(pgbench --version); ${DURATION} s per measurement, wrk/pgbench threads: $THREADS"
 }
 
 main() {
+    LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
     install_tools
     if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
         log "building the release binary"
@@ -236,19 +242,19 @@ main() {
     describe_machine
     echo "process start to /readyz 200: ${first} ms (first start: migrations, bucket), ${restart} ms (restart)"
     echo
-    printf '| %-16s | %5s | %-8s | %8s | %8s | %8s | %6s | %9s | %5s |\n' \
-        workload conns side rps "p50 ms" "p99 ms" errors "peak RSS" ratio
-    printf '|%s|\n' "------------------|-------|----------|----------|----------|----------|--------|-----------|-------"
+    printf '| %-16s | %5s | %-7s | %6s | %6s | %6s | %6s | %9s | %6s | %5s |\n' \
+        workload conns side rps "p50 ms" "p99 ms" errors "peak RSS" "CPU/rq" ratio
+    printf '|%s|\n' "------------------|-------|---------|--------|--------|--------|--------|-----------|--------|-------"
     local row workload conns s p
     for row in "${results[@]}"; do
         IFS='|' read -r workload conns s p <<<"$row"
-        read -r s_rps s_p50 s_p99 s_err s_rss <<<"$s"
+        read -r s_rps s_p50 s_p99 s_err s_rss s_cpu <<<"$s"
         read -r p_rps p_p50 p_p99 p_err <<<"$p"
-        printf '| %-16s | %5s | %-8s | %8s | %8s | %8s | %6s | %6s MiB | %5s |\n' \
-            "$workload" "$conns" server "$s_rps" "$s_p50" "$s_p99" "$s_err" "$s_rss" \
+        printf '| %-16s | %5s | %-7s | %6s | %6s | %6s | %6s | %5s MiB | %3s µs | %5s |\n' \
+            "$workload" "$conns" server "$s_rps" "$s_p50" "$s_p99" "$s_err" "$s_rss" "$s_cpu" \
             "$(awk -v a="$s_rps" -v b="$p_rps" 'BEGIN { printf "%.2f", a / b }')"
-        printf '| %-16s | %5s | %-8s | %8s | %8s | %8s | %6s | %9s | %5s |\n' \
-            "" "$conns" pgbench "$p_rps" "$p_p50" "$p_p99" "$p_err" "" ""
+        printf '| %-16s | %5s | %-7s | %6s | %6s | %6s | %6s | %9s | %6s | %5s |\n' \
+            "" "$conns" pgbench "$p_rps" "$p_p50" "$p_p99" "$p_err" "" "" ""
     done
 }
 

@@ -69,9 +69,7 @@ async fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
     // The health probe runs every few seconds; its only output is its exit code and errors.
     let logs = !matches!(command, Command::Healthcheck);
-    if logs {
-        telemetry::init(&settings.log);
-    }
+    let _log_writer = logs.then(|| telemetry::init(&settings.log));
     let result = match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,

@@ -7,8 +7,8 @@
 mod credentials;
 mod multipart;
 mod post_policy;
+mod presign;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -28,6 +28,7 @@ use crate::config::StorageSettings;
 use crate::domain::Sha256Checksum;
 use credentials::CachedCredentials;
 use post_policy::PostPolicy;
+use presign::{Presign, QuerySigner, checked_expiry};
 
 /// An S3 bucket.
 pub struct S3Storage {
@@ -40,6 +41,8 @@ pub struct S3Storage {
     /// Where browsers and other clients `POST` form uploads.
     post_url: String,
     credentials: CachedCredentials,
+    /// Signs the `PUT` and `GET` URLs handed to clients.
+    signer: QuerySigner,
 }
 
 impl S3Storage {
@@ -81,6 +84,7 @@ impl S3Storage {
             region: s3.region.clone(),
             post_url: post_url(public_endpoint, &settings.bucket, &s3.region, path_style)?,
             credentials: CachedCredentials::new(provider),
+            signer: QuerySigner::new(public_endpoint, &settings.bucket, &s3.region, path_style)?,
         };
         if s3.create_bucket {
             storage.create_bucket_if_missing().await?;
@@ -211,42 +215,49 @@ impl Storage for S3Storage {
                 fields: policy.sign(&credentials, std::time::SystemTime::now())?,
             });
         };
-        let mut request = self
-            .presigner
-            .put_object()
-            .bucket(&self.bucket)
-            .key(spec.storage_key)
-            .content_length(i64::try_from(length).unwrap_or(i64::MAX));
+        let credentials = self.credentials.get().await?;
+        let length = length.to_string();
+        // Sorted by name, as signing wants them.
+        let mut headers = vec![("content-length", length.as_str())];
         if let Some(content_type) = spec.content_type {
-            request = request.content_type(content_type.as_str());
+            headers.push(("content-type", content_type.as_str()));
         }
         if let Some(checksum) = spec.checksum_sha256 {
-            request = request.checksum_sha256(checksum.as_str());
+            headers.push(("x-amz-checksum-sha256", checksum.as_str()));
         }
-        let presigned = request
-            .presigned(presigning(spec.expires_in)?)
-            .await
-            .map_err(|e| StorageError::Other(anyhow!(aws_sdk_s3::error::DisplayErrorContext(e))))?;
-        let headers: BTreeMap<String, String> = presigned
-            .headers()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
-            .collect();
+        let url = self.signer.presign(
+            &credentials,
+            &Presign {
+                method: "PUT",
+                operation: "PutObject",
+                key: spec.storage_key,
+                headers: &headers,
+                expires_in: checked_expiry(spec.expires_in)?,
+            },
+            std::time::SystemTime::now(),
+        );
         Ok(SignedUpload::Put {
-            url: presigned.uri().to_owned(),
-            headers,
+            url,
+            headers: headers
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect(),
         })
     }
 
     async fn presign_download(&self, spec: &DownloadSpec<'_>) -> Result<String, StorageError> {
-        let presigned = self
-            .presigner
-            .get_object()
-            .bucket(&self.bucket)
-            .key(spec.storage_key)
-            .presigned(presigning(spec.expires_in)?)
-            .await
-            .map_err(|e| StorageError::Other(anyhow!(aws_sdk_s3::error::DisplayErrorContext(e))))?;
-        Ok(presigned.uri().to_owned())
+        let credentials = self.credentials.get().await?;
+        Ok(self.signer.presign(
+            &credentials,
+            &Presign {
+                method: "GET",
+                operation: "GetObject",
+                key: spec.storage_key,
+                headers: &[],
+                expires_in: checked_expiry(spec.expires_in)?,
+            },
+            std::time::SystemTime::now(),
+        ))
     }
 
     async fn stat(
