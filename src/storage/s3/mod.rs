@@ -235,7 +235,7 @@ impl Storage for S3Storage {
                 expires_in: checked_expiry(spec.expires_in)?,
             },
             std::time::SystemTime::now(),
-        );
+        )?;
         Ok(SignedUpload::Put {
             url,
             headers: headers
@@ -247,7 +247,7 @@ impl Storage for S3Storage {
 
     async fn presign_download(&self, spec: &DownloadSpec<'_>) -> Result<String, StorageError> {
         let credentials = self.credentials.get().await?;
-        Ok(self.signer.presign(
+        self.signer.presign(
             &credentials,
             &Presign {
                 method: "GET",
@@ -257,7 +257,7 @@ impl Storage for S3Storage {
                 expires_in: checked_expiry(spec.expires_in)?,
             },
             std::time::SystemTime::now(),
-        ))
+        )
     }
 
     async fn stat(
