@@ -11,6 +11,7 @@ use chrono::Utc;
 
 use crate::config::Settings;
 use crate::db::AssetRepository;
+use crate::metrics::Metrics;
 use crate::storage::Storage;
 
 /// Keys looked up in the database per round of the orphan scan.
@@ -36,6 +37,7 @@ pub struct Sweeper {
     batch: u32,
     bucket: String,
     key_prefix: String,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Sweeper {
@@ -47,7 +49,14 @@ impl Sweeper {
             batch: settings.lifecycle.sweep_batch_size,
             bucket: settings.storage.bucket.clone(),
             key_prefix: settings.storage.key_prefix.clone(),
+            metrics: None,
         }
+    }
+
+    /// Counts what this sweeper removes in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Removes every pending asset whose upload URL expired more than `pending_grace` ago,
@@ -72,6 +81,9 @@ impl Sweeper {
                 return Ok(report);
             };
             let done = batch.len() < self.batch as usize;
+            if let Some(metrics) = &self.metrics {
+                metrics.assets_swept(batch.len() as u64);
+            }
             for asset in batch {
                 // The record is gone; an object that cannot be deleted now is an orphan that
                 // a later orphan scan removes.

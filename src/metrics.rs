@@ -4,7 +4,8 @@
 //! - `uploader_http_requests_total` and `uploader_http_request_duration_seconds`, labelled
 //!   by route template (`/api/upload`, `/storage/{bucket}/{**key}`; `unmatched` for requests
 //!   no route took), method and status: recorded by [`http::RecordRequests`].
-//! - `uploader_assets_created_total`, `uploader_assets_completed_total`.
+//! - `uploader_assets_created_total`, `uploader_assets_completed_total`,
+//!   `uploader_assets_deleted_total`, `uploader_assets_swept_total`.
 //! - `uploader_storage_operation_duration_seconds` by operation and outcome: recorded by
 //!   [`storage::InstrumentedStorage`] around every call of the storage backend.
 //! - `uploader_db_pool_*`: the Postgres pool's connections, idle connections and waiting
@@ -57,6 +58,8 @@ pub struct Metrics {
     http_duration: Family<RequestLabels, Histogram>,
     assets_created: Counter,
     assets_completed: Counter,
+    assets_deleted: Counter,
+    assets_swept: Counter,
     storage_duration: Family<StorageLabels, Histogram>,
 }
 
@@ -95,6 +98,18 @@ impl Metrics {
             "Assets marked complete after storage was verified",
             assets_completed.clone(),
         );
+        let assets_deleted = Counter::default();
+        registry.register(
+            "assets_deleted",
+            "Assets deleted by DELETE /api/assets/{asset_id}",
+            assets_deleted.clone(),
+        );
+        let assets_swept = Counter::default();
+        registry.register(
+            "assets_swept",
+            "Abandoned pending assets removed by the sweeper",
+            assets_swept.clone(),
+        );
         let storage_duration = Family::<StorageLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> _,
         );
@@ -116,6 +131,8 @@ impl Metrics {
             http_duration,
             assets_created,
             assets_completed,
+            assets_deleted,
+            assets_swept,
             storage_duration,
         }
     }
@@ -147,6 +164,16 @@ impl Metrics {
     /// Counts an asset marked complete.
     pub fn asset_completed(&self) {
         self.assets_completed.inc();
+    }
+
+    /// Counts an asset deleted through the API.
+    pub fn asset_deleted(&self) {
+        self.assets_deleted.inc();
+    }
+
+    /// Counts abandoned assets the sweeper removed.
+    pub fn assets_swept(&self, count: u64) {
+        self.assets_swept.inc_by(count);
     }
 
     /// Records one storage call.

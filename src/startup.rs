@@ -106,6 +106,7 @@ impl Application {
         };
         if settings.lifecycle.sweeper_enabled {
             Sweeper::new(state.assets.clone(), state.storage.clone(), &settings)
+                .with_metrics(state.metrics.clone())
                 .spawn(settings.lifecycle.sweep_interval);
         }
         let acceptor = TcpAcceptor::try_from(listener).context("preparing the listener")?;

@@ -202,6 +202,7 @@ pub async fn delete_asset(
         .delete(&owner, id)
         .await?
         .ok_or(AppError::AssetNotFound(id))?;
+    state.metrics.asset_deleted();
     tracing::info!(asset_id = %id, "asset deleted");
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())

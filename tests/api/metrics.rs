@@ -122,6 +122,32 @@ async fn asset_counters_follow_creation_and_completion() {
 }
 
 #[tokio::test]
+async fn deleted_assets_are_counted() {
+    let app = spawn_app(Backend::Local).await;
+    let asset_id = app.store("gone.txt", b"bytes").await;
+
+    let deleted = app
+        .client
+        .delete(format!("{}/api/assets/{asset_id}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    let metrics = scrape(&app).await;
+
+    assert_eq!(
+        sample(&metrics, "uploader_assets_deleted_total", &[]),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "uploader_assets_swept_total", &[]),
+        Some(0.0),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
 async fn storage_calls_are_timed_by_operation_and_outcome() {
     // Arrange
     let app = spawn_app(Backend::S3).await;
