@@ -46,6 +46,8 @@ struct KeySet {
     by_id: HashMap<String, Key>,
     /// The only key, when the set has exactly one (tokens without `kid` may use it).
     only: Option<Key>,
+    /// How many keys of the file could be used.
+    usable: usize,
 }
 
 enum Keys {
@@ -185,7 +187,7 @@ async fn reload(path: &Path, current: &RwLock<Arc<(String, KeySet)>>) {
     }
     match parse_jwks(&text) {
         Ok(set) => {
-            let count = set.by_id.len() + usize::from(set.only.is_some() && set.by_id.is_empty());
+            let count = set.usable;
             if let Ok(mut current) = current.write() {
                 *current = Arc::new((text, set));
             }
@@ -246,6 +248,7 @@ fn parse_jwks(text: &str) -> anyhow::Result<KeySet> {
     if all.is_empty() {
         bail!("the JWKS holds no usable asymmetric key");
     }
+    keys.usable = all.len();
     if all.len() == 1 {
         keys.only = all.pop();
     }
