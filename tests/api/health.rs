@@ -83,13 +83,26 @@ async fn the_openapi_document_lists_every_api_route() {
             .is_some_and(|v| v.starts_with("3.")),
         "not OpenAPI 3: {document}"
     );
-    for path in ["/api/upload", "/api/status", "/api/access"] {
+    let paths = [
+        "/api/upload",
+        "/api/upload/{asset_id}/parts",
+        "/api/status",
+        "/api/access",
+        "/api/assets",
+        "/api/assets/{asset_id}",
+    ];
+    for path in paths {
         assert!(
             document["paths"].get(path).is_some(),
             "{path} missing from {}",
             document["paths"]
         );
     }
+    let delete = &document["paths"]["/api/assets/{asset_id}"]["delete"];
+    assert!(
+        delete["responses"].get("204").is_some(),
+        "DELETE documents its 204: {delete}"
+    );
 }
 
 #[tokio::test]
