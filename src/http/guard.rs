@@ -43,7 +43,7 @@ impl Handler for Guard {
             _ => ip_bucket(ip),
         };
         if let Some(limits) = &state.rate_limits {
-            match limits.check(self.0, &bucket) {
+            match limits.check(self.0, bucket) {
                 Verdict::Allowed { limit, remaining } => set_rate_headers(res, limit, remaining),
                 Verdict::Limited { limit, retry_after } => {
                     let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
