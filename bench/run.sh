@@ -3,7 +3,8 @@
 #   Postgres and an S3 endpoint in containers, the release build of the server, then at each
 #   connection count: POST /api/upload (fresh key per request) and GET /api/access (complete
 #   assets) with wrk, and pgbench running the same SQL statements in prepared mode against the
-#   same database. Prints one table. Everything listens on 127.0.0.1 and is removed at exit.
+#   same database. Prints one table. The server listens on 127.0.0.1, the containers publish
+#   their ports on 127.0.0.1 only, and everything is removed at exit.
 #
 # Environment (all optional):
 #   UPLOADER_TEST_POSTGRES_IMAGE  Postgres image (default postgres:17-alpine, as the tests)
@@ -60,6 +61,9 @@ install_tools() {
 }
 
 port_of() { docker port "$1" "$2" | head -n1 | sed 's/.*://'; }
+ip_of() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1" | head -n1; }
+pg_answers() { PGCONNECT_TIMEOUT=2 PGPASSWORD=uploader psql -qtA -h "$1" -p "$2" -U uploader -c 'SELECT 1' uploader >/dev/null 2>&1; }
+s3_answers() { [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$1:$2/") != 000 ]]; }
 
 start_containers() {
     log "starting $PG_IMAGE and $S3_IMAGE"
@@ -71,16 +75,41 @@ start_containers() {
     docker run -d --name "$NAME-s3" -p 127.0.0.1::9000 \
         -e MINIO_ROOT_USER=minioadmin -e MINIO_ROOT_PASSWORD=minioadmin \
         "$S3_IMAGE" server /data >/dev/null
-    PG_PORT=$(port_of "$NAME-pg" 5432)
-    S3_PORT=$(port_of "$NAME-s3" 9000)
-    DATABASE_URL="postgres://uploader:uploader@127.0.0.1:$PG_PORT/uploader"
+    # Both are reached at their address on Docker's bridge network when the host can route
+    # there (Docker on Linux): a published port goes through docker-proxy, a user-space copy
+    # loop that took 40 % of a CPU at 64 connections and stretched every statement's latency,
+    # for the server and pgbench alike. Elsewhere (Docker Desktop), the published port.
+    local pg_ip s3_ip pg_port s3_port
+    pg_ip=$(ip_of "$NAME-pg")
+    s3_ip=$(ip_of "$NAME-s3")
+    pg_port=$(port_of "$NAME-pg" 5432)
+    s3_port=$(port_of "$NAME-s3" 9000)
+    PG_HOST=""
     # While initialising, the image's temporary server listens on its Unix socket only.
     for _ in $(seq 1 120); do
-        PGPASSWORD=uploader psql -qtA -h 127.0.0.1 -p "$PG_PORT" -U uploader -c 'SELECT 1' \
-            uploader >/dev/null 2>&1 && return 0
+        if [[ -n "$pg_ip" ]] && pg_answers "$pg_ip" 5432; then
+            PG_HOST=$pg_ip PG_PORT=5432
+            break
+        elif pg_answers 127.0.0.1 "$pg_port"; then
+            # Up on the published port but not on the bridge address: unroutable from here.
+            pg_answers "$pg_ip" 5432 || { PG_HOST=127.0.0.1 PG_PORT=$pg_port; break; }
+        fi
         sleep 0.5
     done
-    log "Postgres did not start"; docker logs "$NAME-pg" | tail -20; return 1
+    if [[ -z "$PG_HOST" ]]; then
+        log "Postgres did not start"; docker logs "$NAME-pg" | tail -20; return 1
+    fi
+    S3_HOST=127.0.0.1 S3_PORT=$s3_port
+    for _ in $(seq 1 60); do
+        if [[ -n "$s3_ip" ]] && s3_answers "$s3_ip" 9000; then
+            S3_HOST=$s3_ip S3_PORT=9000
+            break
+        fi
+        s3_answers 127.0.0.1 "$s3_port" && break
+        sleep 0.5
+    done
+    DATABASE_URL="postgres://uploader:uploader@$PG_HOST:$PG_PORT/uploader"
+    log "Postgres at $PG_HOST:$PG_PORT, S3 at $S3_HOST:$S3_PORT"
 }
 
 # Starts the server; READY_MS is the time from process start to /readyz answering 200.
@@ -92,7 +121,7 @@ start_server() {
         UPLOADER_DATABASE__URL="$DATABASE_URL" \
         UPLOADER_STORAGE__BACKEND=s3 \
         UPLOADER_STORAGE__BUCKET=bench-assets \
-        UPLOADER_STORAGE__S3__ENDPOINT="http://127.0.0.1:$S3_PORT" \
+        UPLOADER_STORAGE__S3__ENDPOINT="http://$S3_HOST:$S3_PORT" \
         UPLOADER_STORAGE__S3__CREATE_BUCKET=true \
         UPLOADER_AUTH__MODE=api_key \
         UPLOADER_AUTH__API_KEYS="[{\"owner\":\"$OWNER\",\"sha256\":\"$(printf %s "$API_KEY" | sha256sum | cut -d' ' -f1)\"}]" \
@@ -182,7 +211,7 @@ run_pgbench() {
     local connections=$1 run=$2 prefix out
     shift 2
     prefix="$WORK/pgbench-$run"
-    out=$(PGPASSWORD=uploader pgbench -n -M prepared -h 127.0.0.1 -p "$PG_PORT" -U uploader \
+    out=$(PGPASSWORD=uploader pgbench -n -M prepared -h "$PG_HOST" -p "$PG_PORT" -U uploader \
         -c "$connections" -j "$THREADS" -T "$DURATION" -l --log-prefix="$prefix" \
         -D run="$run" -D n=0 -D owner="$OWNER" -D bucket=bench-assets \
         -D content_type=application/octet-stream -D content_length=1024 \
@@ -200,7 +229,7 @@ run_pgbench() {
 
 describe_machine() {
     echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
-    echo "postgres: $PG_IMAGE (server $(PGPASSWORD=uploader psql -qtA -h 127.0.0.1 -p "$PG_PORT" -U uploader -c "SHOW server_version" uploader)), s3: $S3_IMAGE"
+    echo "postgres: $PG_IMAGE (server $(PGPASSWORD=uploader psql -qtA -h "$PG_HOST" -p "$PG_PORT" -U uploader -c "SHOW server_version" uploader)), s3: $S3_IMAGE"
     echo "load average (1/5/15 min) before the run: $LOAD_AT_START; after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "tools: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(pgbench --version); ${DURATION} s per measurement, wrk/pgbench threads: $THREADS"
 }
