@@ -9,6 +9,11 @@ use cloud_asset_uploader::lifecycle::Sweeper;
 use cloud_asset_uploader::startup::{Application, shutdown_signal};
 use cloud_asset_uploader::{db, healthcheck, storage, telemetry};
 
+/// mimalloc rather than the system allocator: a request makes a few hundred small, short-lived
+/// allocations, and glibc's malloc took a tenth of the server's CPU under load (bench/README.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Issues short-lived signed URLs for uploading assets straight to object storage (S3,
 /// MinIO or local disk), tracks them in Postgres, and signs downloads of completed uploads.
 ///
