@@ -81,6 +81,8 @@ pub struct DatabaseSettings {
     #[serde(serialize_with = "serialize_secret")]
     pub url: Option<SecretString>,
     pub pool_size: u32,
+    /// Connections shared by many requests for single statements (0: none, the pool only).
+    pub shared_connections: u32,
     pub connect_timeout_secs: u64,
     pub migrate_on_start: bool,
 }
@@ -172,6 +174,7 @@ impl Default for DatabaseSettings {
         Self {
             url: None,
             pool_size: 16,
+            shared_connections: 1,
             connect_timeout_secs: 5,
             migrate_on_start: true,
         }

@@ -9,12 +9,13 @@
 //! - `uploader_storage_operation_duration_seconds` by operation and outcome: recorded by
 //!   [`storage::InstrumentedStorage`] around every call of the storage backend.
 //! - `uploader_db_pool_*`: the Postgres pool's connections, idle connections and waiting
-//!   requests, read at each scrape.
+//!   requests, and `uploader_db_shared_connections`, read at each scrape.
 //! - `uploader_build_info`: the version, as a label of a constant 1.
 
 pub mod http;
 pub mod storage;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -26,7 +27,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::db::PgPool;
+use crate::db::{PgPool, SharedConnections};
 
 /// Prefix of every metric name.
 const PREFIX: &str = "uploader";
@@ -68,8 +69,9 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    /// Registers every metric; the pool's state is read at each scrape.
-    pub fn new(pool: PgPool) -> Self {
+    /// Registers every metric; the state of the pool and of the shared connections is read
+    /// at each scrape.
+    pub fn new(pool: PgPool, shared: Option<Arc<SharedConnections>>) -> Self {
         let mut registry = Registry::with_prefix(PREFIX);
         let http_requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -124,7 +126,7 @@ impl Metrics {
             "Version of the running build",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
-        registry.register_collector(Box::new(PoolCollector { pool }));
+        registry.register_collector(Box::new(PoolCollector { pool, shared }));
         Self {
             registry,
             http_requests,
@@ -201,6 +203,7 @@ impl Metrics {
 #[derive(Debug)]
 struct PoolCollector {
     pool: PgPool,
+    shared: Option<Arc<SharedConnections>>,
 }
 
 impl Collector for PoolCollector {
@@ -226,6 +229,13 @@ impl Collector for PoolCollector {
                 "db_pool_waiting_requests",
                 "Requests waiting for a connection right now",
                 i64::try_from(state.statistics.pending_gets()).unwrap_or(i64::MAX),
+            ),
+            (
+                "db_shared_connections",
+                "Open connections that requests share for single statements",
+                self.shared.as_ref().map_or(0, |shared| {
+                    i64::try_from(shared.open_count()).unwrap_or(i64::MAX)
+                }),
             ),
         ];
         for (name, help, value) in gauges {

@@ -46,7 +46,13 @@ impl Application {
 
         let startup_budget = Duration::from_secs(settings.server.startup_timeout_secs);
         let pool = db::connect_lazy(&settings.database)?;
-        let metrics = Arc::new(Metrics::new(pool.clone()));
+        let shared_connections = db::SharedConnections::new(
+            pool.clone(),
+            settings.database.shared_connections as usize,
+            Duration::from_secs(settings.database.connect_timeout_secs),
+        )
+        .map(Arc::new);
+        let metrics = Arc::new(Metrics::new(pool.clone(), shared_connections.clone()));
         let metrics_listener = match settings.metrics.separate_bind() {
             Some(bind) => Some(MetricsListener::bind(bind, metrics.clone()).await?),
             None => None,
@@ -97,7 +103,7 @@ impl Application {
             auth: Arc::new(auth),
             rate_limits,
             trusted_proxies: Arc::new(trusted_proxies),
-            assets: AssetRepository::new(pool.clone()),
+            assets: AssetRepository::new(pool.clone()).with_shared_connections(shared_connections),
             pool,
             storage: Arc::new(InstrumentedStorage::new(storage, metrics.clone())),
             local_storage,

@@ -164,6 +164,11 @@ fn invalid_values_name_their_key() {
             "no port",
         ),
         (
+            &[DB, ("UPLOADER_DATABASE__SHARED_CONNECTIONS", "1000")],
+            "database.shared_connections",
+            "too many shared connections",
+        ),
+        (
             &[DB, ("UPLOADER_STORAGE__BACKEND", "ftp")],
             "backend",
             "unknown backend",

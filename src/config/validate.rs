@@ -7,6 +7,9 @@ use url::Url;
 
 use super::{ConfigError, Settings};
 
+/// More shared connections than this would defeat their purpose (see `db::SharedConnections`).
+const MAX_SHARED_CONNECTIONS: u32 = 256;
+
 impl Settings {
     /// Checks every value that serde's types cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -39,6 +42,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "database.pool_size",
                 "must be at least 1",
+            ));
+        }
+        if self.database.shared_connections > MAX_SHARED_CONNECTIONS {
+            return Err(ConfigError::invalid(
+                "database.shared_connections",
+                format!("must be at most {MAX_SHARED_CONNECTIONS}"),
             ));
         }
         if self.database.connect_timeout_secs == 0 {

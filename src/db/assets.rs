@@ -2,13 +2,19 @@
 //!
 //! Each public method is one round trip: statements are sent with their parameter types
 //! (`query_typed`), and the pooled connection prepares each one once (see `connection`).
+//! Single statements outside a transaction go over the shared connections when there are
+//! any (see `shared`).
+
+use std::ops::Deref;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::connection::TypedQueries;
-use super::{DbError, PgPool};
+use super::shared::SharedConnections;
+use super::{DbError, PgConnection, PgConnectionManager, PgPool};
 use crate::domain::{
     Asset, AssetId, AssetStatus, ContentType, MultipartUpload, ObjectKey, Owner, Sha256Checksum,
 };
@@ -71,11 +77,48 @@ pub struct QuotaExceeded {
 #[derive(Clone)]
 pub struct AssetRepository {
     pub(super) pool: PgPool,
+    shared: Option<Arc<SharedConnections>>,
+}
+
+/// A connection for one statement: borrowed from the pool, or shared with other requests.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "lives on the stack for one statement; boxing would allocate per statement"
+)]
+enum StatementConnection<'a> {
+    Pooled(bb8::PooledConnection<'a, PgConnectionManager>),
+    Shared(Arc<PgConnection>),
+}
+
+impl Deref for StatementConnection<'_> {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        match self {
+            Self::Pooled(connection) => connection,
+            Self::Shared(connection) => connection,
+        }
+    }
 }
 
 impl AssetRepository {
+    /// Every statement borrows a connection from `pool`.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self { pool, shared: None }
+    }
+
+    /// Single statements outside transactions go over `shared` instead of the pool.
+    pub fn with_shared_connections(mut self, shared: Option<Arc<SharedConnections>>) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// A connection to run one statement on, outside any transaction.
+    async fn statement_connection(&self) -> Result<StatementConnection<'_>, DbError> {
+        Ok(match &self.shared {
+            Some(shared) => StatementConnection::Shared(shared.get().await?),
+            None => StatementConnection::Pooled(self.pool.get().await?),
+        })
     }
 
     /// Creates a pending asset, or re-issues the owner's pending asset with the same key.
@@ -88,10 +131,10 @@ impl AssetRepository {
         new: &NewUpload,
         quota: Quota,
     ) -> Result<IssueOutcome, DbError> {
-        let mut conn = self.pool.get().await?;
         if quota.max_pending_uploads.is_none() && quota.max_total_bytes.is_none() {
-            return upsert(&*conn, new).await;
+            return upsert(&*self.statement_connection().await?, new).await;
         }
+        let mut conn = self.pool.get().await?;
         let tx = conn.transaction().await?;
         tx.query_typed(
             "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
@@ -135,7 +178,7 @@ impl AssetRepository {
     /// The owner's asset with this id, if any.
     pub async fn find(&self, owner: &Owner, id: AssetId) -> Result<Option<Asset>, DbError> {
         let sql = format!("SELECT {COLUMNS} FROM assets WHERE id = $1 AND owner = $2");
-        let conn = self.pool.get().await?;
+        let conn = self.statement_connection().await?;
         let row = conn
             .query_typed_opt(
                 &sql,
@@ -165,7 +208,7 @@ impl AssetRepository {
              SELECT {COLUMNS} FROM assets WHERE id = $1 AND owner = $2 AND NOT EXISTS (SELECT 1 FROM completed)"
         );
         let stored_size = to_i64(stored_size);
-        let conn = self.pool.get().await?;
+        let conn = self.statement_connection().await?;
         let row = conn
             .query_typed_opt(
                 &sql,

@@ -5,6 +5,7 @@ mod assets;
 mod connection;
 mod lifecycle;
 mod multipart;
+mod shared;
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use secrecy::ExposeSecret;
 pub use assets::{AssetRepository, IssueOutcome, NewUpload, Quota, QuotaExceeded};
 pub use connection::{PgConnection, PgConnectionManager};
 pub use lifecycle::AssetFilter;
+pub use shared::SharedConnections;
 
 use crate::config::DatabaseSettings;
 

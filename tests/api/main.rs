@@ -8,6 +8,7 @@
 mod access;
 mod auth;
 mod cors;
+mod database;
 mod health;
 mod helpers;
 mod lifecycle;

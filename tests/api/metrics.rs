@@ -184,8 +184,10 @@ async fn storage_calls_are_timed_by_operation_and_outcome() {
 async fn the_pool_and_the_build_are_described() {
     // Arrange
     let app = spawn_app(Backend::Local).await;
+    // The upload's statement goes over the shared connection, the listing's through the pool.
     app.new_upload(&json!({ "object_key": "warm-the-pool.txt" }))
         .await;
+    assert_eq!(app.get("/api/assets").await.status().as_u16(), 200);
 
     // Act
     let metrics = scrape(&app).await;
@@ -193,6 +195,8 @@ async fn the_pool_and_the_build_are_described() {
     // Assert
     let connections = sample(&metrics, "uploader_db_pool_connections", &[]).unwrap();
     assert!(connections >= 1.0, "{metrics}");
+    let shared = sample(&metrics, "uploader_db_shared_connections", &[]);
+    assert_eq!(shared, Some(1.0), "{metrics}");
     let max = sample(&metrics, "uploader_db_pool_max_connections", &[]);
     assert_eq!(max, Some(16.0), "{metrics}");
     assert!(sample(&metrics, "uploader_db_pool_idle_connections", &[]).is_some());

@@ -49,13 +49,20 @@ impl TestApp {
             .expect("only the local backend has a storage root")
     }
 
-    /// How many of `owner`'s assets have `status`, and the sum of their declared lengths.
-    pub async fn assets_of(&self, owner: &str, status: &str) -> (i64, i64) {
+    /// A connection of the test's own to its database.
+    pub async fn database(&self) -> tokio_postgres::Client {
         let (client, connection) = tokio_postgres::connect(&self.database_url, NoTls)
             .await
             .expect("connecting to the test database");
         tokio::spawn(connection);
-        let row = client
+        client
+    }
+
+    /// How many of `owner`'s assets have `status`, and the sum of their declared lengths.
+    pub async fn assets_of(&self, owner: &str, status: &str) -> (i64, i64) {
+        let row = self
+            .database()
+            .await
             .query_one(
                 "SELECT count(*), coalesce(sum(content_length), 0)::bigint FROM assets \
                  WHERE owner = $1 AND status = $2",
