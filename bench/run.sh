@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark of issue 6, in one run on one machine (see bench/README.md):
+# The service's benchmark, in one run on one machine (see bench/README.md):
 #   Postgres and an S3 endpoint in containers, the release build of the server, then at each
 #   connection count: POST /api/upload (fresh key per request) and GET /api/access (complete
 #   assets) with wrk, and pgbench running the same SQL statements in prepared mode against the
