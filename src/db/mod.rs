@@ -55,21 +55,36 @@ const MIGRATION_LOCK: i64 = 0x5550_4c4f_4144_4552; // "UPLOADER"
 /// Builds the pool without waiting for the database: connections are opened on demand, so the
 /// server can start (and report not-ready) while Postgres is still coming up.
 pub fn connect_lazy(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
-    let url = settings.url.as_ref().context("database.url is not set")?;
-    let config: tokio_postgres::Config = url.expose_secret().parse().map_err(|_| {
-        anyhow::anyhow!("database.url is not a valid Postgres URL or key=value string")
-    })?;
-    let mut config = config;
-    config.application_name("cloud-asset-uploader");
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(settings.connect_timeout_secs));
-    }
-    let manager = PgConnectionManager::new(config);
+    let manager = PgConnectionManager::new(connection_config(settings)?);
     Ok(Pool::builder()
         .max_size(settings.pool_size)
         .connection_timeout(Duration::from_secs(settings.connect_timeout_secs))
         .error_sink(Box::new(LogSink))
         .build_unchecked(manager))
+}
+
+/// How long sent bytes may stay unacknowledged before a connection is given up (Linux), unless
+/// `database.url` sets `tcp_user_timeout`. Without it, a database that vanished without closing
+/// its sockets (a network partition, a host that lost power) would hold the statements queued
+/// on a connection, many requests' on a shared one, until TCP gives up many minutes later. A
+/// long-running statement does not trip it: Postgres's host acknowledges the bytes at once.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The connection settings of `database.url`, with the server's defaults for what it leaves
+/// out.
+fn connection_config(settings: &DatabaseSettings) -> anyhow::Result<tokio_postgres::Config> {
+    let url = settings.url.as_ref().context("database.url is not set")?;
+    let mut config: tokio_postgres::Config = url.expose_secret().parse().map_err(|_| {
+        anyhow::anyhow!("database.url is not a valid Postgres URL or key=value string")
+    })?;
+    config.application_name("cloud-asset-uploader");
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(settings.connect_timeout_secs));
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    Ok(config)
 }
 
 /// Applies pending migrations, holding an advisory lock so concurrent starts do not race.
@@ -114,5 +129,42 @@ impl bb8::ErrorSink<tokio_postgres::Error> for LogSink {
 
     fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<tokio_postgres::Error>> {
         Box::new(*self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn settings(url: &str) -> DatabaseSettings {
+        DatabaseSettings {
+            url: Some(SecretString::from(url.to_owned())),
+            connect_timeout_secs: 7,
+            ..DatabaseSettings::default()
+        }
+    }
+
+    #[test]
+    fn connections_get_the_server_defaults() {
+        let config = connection_config(&settings("postgres://u:p@db/assets")).unwrap();
+        assert_eq!(config.get_application_name(), Some("cloud-asset-uploader"));
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(7)));
+        assert_eq!(config.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+    }
+
+    #[test]
+    fn the_url_overrides_the_defaults() {
+        let url = "postgres://u:p@db/assets?connect_timeout=2&tcp_user_timeout=5";
+        let config = connection_config(&settings(url)).unwrap();
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(2)));
+        assert_eq!(config.get_tcp_user_timeout(), Some(&Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn a_bad_url_is_refused_without_echoing_it() {
+        let error = connection_config(&settings("postgres://u:secret@db:notaport/x")).unwrap_err();
+        assert!(!error.to_string().contains("secret"), "{error}");
     }
 }
