@@ -3,10 +3,10 @@
 //! Each public method is one round trip: statements are sent with their parameter types
 //! (`query_typed`), and the pooled connection prepares each one once (see `connection`).
 //! Single statements outside a transaction go over the shared connections when there are
-//! any (see `shared`).
+//! any (see `shared`). The statements on the request path are formatted once, not per call.
 
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
@@ -177,11 +177,12 @@ impl AssetRepository {
 
     /// The owner's asset with this id, if any.
     pub async fn find(&self, owner: &Owner, id: AssetId) -> Result<Option<Asset>, DbError> {
-        let sql = format!("SELECT {COLUMNS} FROM assets WHERE id = $1 AND owner = $2");
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {COLUMNS} FROM assets WHERE id = $1 AND owner = $2"));
         let conn = self.statement_connection().await?;
         let row = conn
             .query_typed_opt(
-                &sql,
+                &SQL,
                 &[(&id.as_uuid(), Type::UUID), (&owner.as_str(), Type::TEXT)],
             )
             .await?;
@@ -197,8 +198,9 @@ impl AssetRepository {
         stored_size: u64,
     ) -> Result<Option<Asset>, DbError> {
         // The CTE returns the row whether or not this call was the one that completed it.
-        let sql = format!(
-            "WITH completed AS ( \
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH completed AS ( \
                  UPDATE assets SET status = 'complete', completed_at = now(), stored_size = $3, \
                      multipart_upload_id = NULL, part_size = NULL \
                  WHERE id = $1 AND owner = $2 AND status = 'pending' \
@@ -206,12 +208,13 @@ impl AssetRepository {
              SELECT {COLUMNS} FROM completed \
              UNION ALL \
              SELECT {COLUMNS} FROM assets WHERE id = $1 AND owner = $2 AND NOT EXISTS (SELECT 1 FROM completed)"
-        );
+            )
+        });
         let stored_size = to_i64(stored_size);
         let conn = self.statement_connection().await?;
         let row = conn
             .query_typed_opt(
-                &sql,
+                &SQL,
                 &[
                     (&id.as_uuid(), Type::UUID),
                     (&owner.as_str(), Type::TEXT),
@@ -225,8 +228,9 @@ impl AssetRepository {
 
 /// The insert-or-re-issue statement.
 async fn upsert(client: &impl TypedQueries, new: &NewUpload) -> Result<IssueOutcome, DbError> {
-    let sql = format!(
-        "INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type, \
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type, \
              content_length, checksum_sha256, upload_expires_at) \
          VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9) \
          ON CONFLICT (owner, object_key) DO UPDATE SET \
@@ -236,7 +240,8 @@ async fn upsert(client: &impl TypedQueries, new: &NewUpload) -> Result<IssueOutc
              upload_expires_at = EXCLUDED.upload_expires_at \
          WHERE assets.status = 'pending' \
          RETURNING {COLUMNS}, (xmax = 0) AS inserted"
-    );
+        )
+    });
     let content_length = new.content_length.map(to_i64);
     let params: [(&(dyn ToSql + Sync), Type); 9] = [
         (&new.id.as_uuid(), Type::UUID),
@@ -255,7 +260,7 @@ async fn upsert(client: &impl TypedQueries, new: &NewUpload) -> Result<IssueOutc
         ),
         (&new.upload_expires_at, Type::TIMESTAMPTZ),
     ];
-    let Some(row) = client.query_typed_opt(&sql, &params).await? else {
+    let Some(row) = client.query_typed_opt(&SQL, &params).await? else {
         return Ok(IssueOutcome::AlreadyComplete);
     };
     let inserted: bool = row.try_get("inserted")?;
