@@ -46,12 +46,9 @@ impl Application {
 
         let startup_budget = Duration::from_secs(settings.server.startup_timeout_secs);
         let pool = db::connect_lazy(&settings.database)?;
-        let shared_connections = db::SharedConnections::new(
-            pool.clone(),
-            settings.database.shared_connections as usize,
-            Duration::from_secs(settings.database.connect_timeout_secs),
-        )
-        .map(Arc::new);
+        let shared_connections =
+            db::SharedConnections::new(pool.clone(), settings.database.shared_connections as usize)
+                .map(Arc::new);
         let metrics = Arc::new(Metrics::new(pool.clone(), shared_connections.clone()));
         let metrics_listener = match settings.metrics.separate_bind() {
             Some(bind) => Some(MetricsListener::bind(bind, metrics.clone()).await?),

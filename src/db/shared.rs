@@ -61,14 +61,15 @@ impl Slot {
 }
 
 impl SharedConnections {
-    /// `count` connections opened through `pool`'s manager but not counted in the pool;
-    /// `None` when `count` is 0 (every statement then borrows a pooled connection).
-    pub fn new(pool: PgPool, count: usize, connect_timeout: Duration) -> Option<Self> {
+    /// `count` connections opened through `pool`'s manager but not counted in the pool, with
+    /// the pool's connection timeout; `None` when `count` is 0 (every statement then borrows a
+    /// pooled connection).
+    pub fn new(pool: PgPool, count: usize) -> Option<Self> {
         (count > 0).then(|| Self {
+            connect_timeout: pool.config().connection_timeout,
             pool,
             slots: (0..count).map(|_| Slot::default()).collect(),
             next: AtomicUsize::new(0),
-            connect_timeout,
         })
     }
 
