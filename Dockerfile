@@ -18,6 +18,8 @@ RUN mkdir -p src migrations benches \
  && cargo build --release --locked \
  && rm -rf src target/release/.fingerprint/cloud-asset-uploader-* target/release/deps/cloud_asset_uploader-* target/release/deps/libcloud_asset_uploader-*
 COPY migrations migrations
+# config/ is built into the binary (its defaults and profiles), so the image needs no copy.
+COPY config config
 COPY src src
 RUN cargo build --release --locked \
  && cp target/release/cloud-asset-uploader /usr/local/bin/cloud-asset-uploader
@@ -28,7 +30,6 @@ WORKDIR /app
 # Only the CA bundle (for TLS to S3 and Postgres), not the packages that build it.
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /usr/local/bin/cloud-asset-uploader /usr/local/bin/cloud-asset-uploader
-COPY config config
 ENV UPLOADER_PROFILE=production \
     UPLOADER_SERVER__BIND=0.0.0.0:8080
 USER 10001:10001

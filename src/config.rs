@@ -11,12 +11,11 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod security;
+mod sources;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
-use figment::providers::{Format, Serialized, Toml};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +27,7 @@ pub use security::{
     ApiKeyEntry, AuthMode, AuthSettings, Bucket, CorsSettings, JwtSettings, RateLimitSettings,
     parse_network,
 };
+pub use sources::{BUILT_IN_PROFILES, DEFAULT_CONFIG_DIR, Sources};
 
 /// Prefix of every environment variable that sets a configuration key.
 pub const ENV_PREFIX: &str = "UPLOADER_";
@@ -38,11 +38,14 @@ pub const DEFAULT_PROFILE: &str = "development";
 
 /// The whole configuration of one server process.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Profile the settings were loaded for (`development`, `production`, …); not a key.
     #[serde(skip)]
     pub profile: String,
+    /// Where the values came from, lowest layer first (for the start-up log); not a key.
+    #[serde(skip)]
+    pub layers: Vec<String>,
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub storage: StorageSettings,
@@ -58,7 +61,7 @@ pub struct Settings {
 
 /// `[server]`: where the HTTP API listens and how clients reach it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     /// Socket address to listen on; port 0 picks a free port.
     pub bind: String,
@@ -75,7 +78,7 @@ pub struct ServerSettings {
 
 /// `[database]`: the Postgres that holds asset records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `postgres://…` URL or libpq `key=value` string. Required.
     #[serde(serialize_with = "serialize_secret")]
@@ -99,7 +102,7 @@ pub enum StorageBackend {
 
 /// `[storage]`: the object store and where in it assets live.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct StorageSettings {
     pub backend: StorageBackend,
     pub bucket: String,
@@ -110,7 +113,7 @@ pub struct StorageSettings {
 
 /// `[storage.s3]`: an S3 or S3-compatible endpoint. Credentials come from aws-config's chain.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct S3Settings {
     /// Endpoint the server talks to (e.g. `http://minio:9000`); AWS when unset.
     pub endpoint: Option<String>,
@@ -124,7 +127,7 @@ pub struct S3Settings {
 
 /// `[storage.local]`: the embedded backend that stores files under a directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LocalSettings {
     pub root: PathBuf,
     /// HMAC key for the server's own signed URLs (at least 32 bytes).
@@ -134,7 +137,7 @@ pub struct LocalSettings {
 
 /// `[access]`: limits on issued download URLs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AccessSettings {
     pub default_expires_in: u64,
     pub max_expires_in: u64,
@@ -150,7 +153,7 @@ pub enum LogFormat {
 
 /// `[log]`: what the process logs and how.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
     /// A `tracing` filter such as `info` or `info,cloud_asset_uploader=debug`.
     pub level: String,
@@ -251,48 +254,46 @@ impl ConfigError {
 }
 
 impl Settings {
-    /// Loads the settings for the profile named by `UPLOADER_PROFILE` from `config_dir`, then
-    /// `extra_file` and the process environment, and validates them.
-    pub fn load(config_dir: &Path, extra_file: Option<&Path>) -> Result<Self, ConfigError> {
-        let profile = std::env::var(PROFILE_ENV).unwrap_or_else(|_| DEFAULT_PROFILE.into());
-        Self::load_from(config_dir, extra_file, &profile, RawEnv::from_process())
+    /// Loads the settings: the profile named by `UPLOADER_PROFILE` (default `development`),
+    /// files from `config_dir` (default `./config`, skipped when absent), `extra_file`, then
+    /// the process environment; validates them.
+    pub fn load(config_dir: Option<&Path>, extra_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let profile = std::env::var(PROFILE_ENV).ok();
+        let sources = Sources {
+            config_dir,
+            profile: profile.as_deref(),
+            extra_file,
+        };
+        Self::load_sources(&sources, RawEnv::from_process())
     }
 
-    /// [`Settings::load`] with the profile and environment given explicitly (used by tests).
+    /// [`Settings::load`] with every source named explicitly (used by tests): the directory
+    /// and the profile's file in it must then exist, unless the profile is built in.
     pub fn load_from(
         config_dir: &Path,
         extra_file: Option<&Path>,
         profile: &str,
         env: RawEnv,
     ) -> Result<Self, ConfigError> {
-        if profile.is_empty()
-            || !profile
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(ConfigError::Load(format!(
-                "{PROFILE_ENV} must be a simple name such as `production`, got {profile:?}"
-            )));
-        }
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()))
-            .merge(Toml::file_exact(config_dir.join("default.toml")))
-            .merge(Toml::file_exact(config_dir.join(format!("{profile}.toml"))));
-        if let Some(file) = extra_file {
-            if !file.is_file() {
-                return Err(ConfigError::Load(format!(
-                    "--config file {} does not exist",
-                    file.display()
-                )));
-            }
-            figment = figment.merge(Toml::file_exact(file));
-        }
+        let sources = Sources {
+            config_dir: Some(config_dir),
+            profile: Some(profile),
+            extra_file,
+        };
+        Self::load_sources(&sources, env)
+    }
+
+    /// Loads the settings from `sources` and `env`, layer over layer (see [`sources`]).
+    pub fn load_sources(sources: &Sources<'_>, env: RawEnv) -> Result<Self, ConfigError> {
+        let (figment, layers, profile) = sources::layered(sources)?;
         let figment = figment
             .merge(env.compat_provider())
             .merge(env.prefixed_provider(ENV_PREFIX));
         let mut settings: Settings = figment
             .extract_lossy()
             .map_err(|e| ConfigError::Load(describe_figment_error(&e)))?;
-        settings.profile = profile.to_owned();
+        settings.profile = profile;
+        settings.layers = layers;
         settings.validate()?;
         Ok(settings)
     }
@@ -316,11 +317,45 @@ pub(crate) fn serialize_secret<S: serde::Serializer>(
 
 fn describe_figment_error(error: &figment::Error) -> String {
     // Figment's own rendering names the key path and the source (file or env) of the value.
-    let mut lines = Vec::new();
-    for e in error.clone() {
-        lines.push(e.to_string());
-    }
-    lines.join("; ")
+    error
+        .clone()
+        .into_iter()
+        .map(|e| match &e.kind {
+            figment::error::Kind::UnknownField(field, expected) => unknown_key(&e, field, expected),
+            _ => e.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `unknown key `uploads.max_szie` in config/x.toml; did you mean `max_size`?`: a typo
+/// would otherwise leave the setting at its default without a word.
+fn unknown_key(error: &figment::Error, field: &str, expected: &[&str]) -> String {
+    // The path ends with the field itself.
+    let key = if error.path.is_empty() {
+        field.to_owned()
+    } else {
+        error.path.join(".")
+    };
+    let source = match &error.metadata {
+        Some(meta) if meta.name.starts_with("environment variable(s) ") => format!(
+            " (environment variable {ENV_PREFIX}{})",
+            key.to_ascii_uppercase().replace('.', "__")
+        ),
+        Some(meta) => match &meta.source {
+            Some(source) => format!(" in {source}"),
+            None => format!(" in {}", meta.name),
+        },
+        None => String::new(),
+    };
+    let hint = expected
+        .iter()
+        .map(|candidate| (strsim::jaro_winkler(field, candidate), candidate))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| format!("; did you mean `{candidate}`?"))
+        .unwrap_or_default();
+    format!("unknown key `{key}`{source}{hint}")
 }
 
 #[cfg(test)]

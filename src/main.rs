@@ -17,23 +17,19 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Issues short-lived signed URLs for uploading assets straight to object storage (S3,
 /// MinIO or local disk), tracks them in Postgres, and signs downloads of completed uploads.
 ///
-/// Configuration is read from config/default.toml, config/<UPLOADER_PROFILE>.toml, the
-/// --config file, then UPLOADER_<SECTION>__<KEY> environment variables (see the README).
+/// Configuration: built-in defaults (for the profiles development and production), then
+/// config/default.toml and config/<UPLOADER_PROFILE>.toml when they exist, the --config file,
+/// then UPLOADER_<SECTION>__<KEY> environment variables (see the README).
 #[derive(Parser)]
 #[command(version, about, long_about)]
 struct Cli {
     /// An extra TOML configuration file, applied over config/*.toml.
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Directory holding default.toml and the profile files.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        default_value = "config",
-        env = "UPLOADER_CONFIG_DIR"
-    )]
-    config_dir: PathBuf,
+    /// Directory holding default.toml and the profile files [default: ./config, skipped when
+    /// absent; a directory named here must exist].
+    #[arg(long, global = true, value_name = "DIR", env = "UPLOADER_CONFIG_DIR")]
+    config_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -64,7 +60,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(&cli.config_dir, cli.config.as_deref()) {
+    let settings = match Settings::load(cli.config_dir.as_deref(), cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("error: {error}");
@@ -95,7 +91,8 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    tracing::info!(profile = %settings.profile, backend = ?settings.storage.backend, "starting");
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting");
+    telemetry::log_effective_settings(&settings);
     Application::build(settings)
         .await?
         .run_until_stopped(shutdown_signal())

@@ -36,11 +36,13 @@ impl RawEnv {
         }
     }
 
-    /// `PREFIX<SECTION>__<KEY>` variables, keys lowercased and split on `__`.
+    /// `PREFIX<SECTION>__<KEY>` variables, keys lowercased and split on `__`. An empty
+    /// variable counts as unset, as `${VAR:-}` in compose files and Helm templates produce.
     pub fn prefixed_provider(&self, prefix: &str) -> EnvProvider {
         let entries = self
             .vars
             .iter()
+            .filter(|(_, value)| !value.is_empty())
             .filter_map(|(name, value)| {
                 let key = name.strip_prefix(prefix)?;
                 // Only `SECTION__KEY` names are keys; `UPLOADER_PROFILE` and friends are not.

@@ -11,11 +11,17 @@ enum ListOrText<T> {
     Text(String),
 }
 
-/// A list of strings, or one string of comma-separated items (`"image/*, application/pdf"`);
-/// an empty string is an empty list.
+/// A list of strings, or one string holding either a JSON array (`["image/*", "text/plain"]`)
+/// or comma-separated items (`"image/*, application/pdf"`); an empty string is an empty list.
 pub fn comma_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     Ok(match ListOrText::<String>::deserialize(deserializer)? {
         ListOrText::List(items) => items,
+        ListOrText::Text(text) if text.trim_start().starts_with('[') => serde_json::from_str(&text)
+            .map_err(|e| {
+                D::Error::custom(format!(
+                    "expected a JSON array of strings or comma-separated items: {e}"
+                ))
+            })?,
         ListOrText::Text(text) => text
             .split(',')
             .map(str::trim)

@@ -8,7 +8,7 @@ use super::ConfigError;
 
 /// `[lifecycle]`. Durations are written like `90s`, `5m` or `1h`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LifecycleSettings {
     /// Run the sweeper inside the server.
     pub sweeper_enabled: bool,

@@ -15,7 +15,7 @@ pub const MAX_PARTS: u64 = 10_000;
 
 /// `[uploads]`: limits on issued upload URLs and on what each owner may store.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct UploadSettings {
     pub default_expires_in: u64,
     pub max_expires_in: u64,

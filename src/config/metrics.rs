@@ -8,7 +8,7 @@ use super::ConfigError;
 
 /// `[metrics]`: Prometheus metrics at `GET /metrics`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct MetricsSettings {
     /// Serve `GET /metrics` at all.
     pub enabled: bool,

@@ -22,7 +22,7 @@ pub enum AuthMode {
 
 /// `[auth]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     pub mode: AuthMode,
     pub jwt: JwtSettings,
@@ -33,7 +33,7 @@ pub struct AuthSettings {
 
 /// `[auth.jwt]`: exactly one key source (`hs256_secret`, `public_key_pem` or `jwks_path`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct JwtSettings {
     /// Shared secret for HS256 tokens (at least 32 characters).
     #[serde(serialize_with = "super::serialize_secret")]
@@ -62,7 +62,7 @@ pub struct ApiKeyEntry {
 
 /// `[rate_limit]`: token buckets per owner (per client IP when unauthenticated).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RateLimitSettings {
     pub enabled: bool,
     /// `POST /api/upload` and `PUT /api/status`: requests that issue URLs or change state.
@@ -73,7 +73,7 @@ pub struct RateLimitSettings {
 
 /// A token bucket: refilled at `per_second`, holding at most `burst` tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Bucket {
     pub per_second: u32,
     pub burst: u32,
@@ -81,7 +81,7 @@ pub struct Bucket {
 
 /// `[cors]`: which browser origins may call the API (none by default).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CorsSettings {
     #[serde(deserialize_with = "lenient::comma_list")]
     pub allowed_origins: Vec<String>,

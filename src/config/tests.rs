@@ -154,7 +154,8 @@ fn compat_variables_sit_below_uploader_variables() {
 
 #[test]
 fn invalid_values_name_their_key() {
-    let dir = config_dir("", "development", "");
+    // A profile of its own: the built-in `development` profile names a database.
+    let dir = config_dir("", "staging", "");
     type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
     let cases: &[Case] = &[
         (&[], "database.url", "no database configured"),
@@ -215,7 +216,7 @@ fn invalid_values_name_their_key() {
         ),
     ];
     for (env, key, why) in cases {
-        let error = load(&dir, "development", env).expect_err(why).to_string();
+        let error = load(&dir, "staging", env).expect_err(why).to_string();
         assert!(error.contains(key), "{why}: {error:?} should name {key}");
     }
 }
@@ -423,4 +424,123 @@ fn the_shipped_config_files_load_for_every_profile() {
     .unwrap();
     assert_eq!(production.server.bind, "0.0.0.0:8080");
     assert_eq!(production.log.format, LogFormat::Json);
+}
+
+#[test]
+fn an_unknown_key_in_a_file_is_refused_naming_key_and_file() {
+    let dir = config_dir("[uploads]\nmax_szie = 10\n", "development", "");
+    let error = load(&dir, "development", &[DB]).unwrap_err().to_string();
+    assert!(error.contains("unknown key `uploads.max_szie`"), "{error}");
+    assert!(error.contains("default.toml"), "{error}");
+    assert!(error.contains("did you mean `max_size`"), "{error}");
+}
+
+#[test]
+fn an_unknown_section_or_variable_is_refused() {
+    let dir = config_dir("[uplods]\nmax_size = 10\n", "development", "");
+    let error = load(&dir, "development", &[DB]).unwrap_err().to_string();
+    assert!(error.contains("unknown key `uplods`"), "{error}");
+
+    let dir = config_dir("", "development", "");
+    let error = load(
+        &dir,
+        "development",
+        &[DB, ("UPLOADER_UPLOADS__MAX_SZIE", "1")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("UPLOADER_UPLOADS__MAX_SZIE"), "{error}");
+}
+
+#[test]
+fn list_keys_also_take_a_json_array_from_the_environment() {
+    let dir = config_dir("", "development", "");
+    let env = [
+        DB,
+        (
+            "UPLOADER_UPLOADS__ALLOWED_CONTENT_TYPES",
+            r#"["image/*", "application/pdf"]"#,
+        ),
+        ("UPLOADER_CORS__ALLOWED_ORIGINS", r#"["https://a.example"]"#),
+    ];
+    let settings = load(&dir, "development", &env).unwrap();
+    assert_eq!(
+        settings.uploads.allowed_content_types,
+        ["image/*", "application/pdf"]
+    );
+    assert_eq!(settings.cors.allowed_origins, ["https://a.example"]);
+    let broken = load(
+        &dir,
+        "development",
+        &[DB, ("UPLOADER_CORS__ALLOWED_ORIGINS", "[not json")],
+    );
+    assert!(broken.unwrap_err().to_string().contains("allowed_origins"));
+}
+
+#[test]
+fn an_empty_environment_variable_counts_as_unset() {
+    let dir = config_dir("", "development", "");
+    let env = [
+        DB,
+        ("UPLOADER_AUTH__MODE", ""),
+        ("UPLOADER_AUTH__JWT__HS256_SECRET", ""),
+    ];
+    let settings = load(&dir, "development", &env).unwrap();
+    assert_eq!(settings.auth.mode, AuthMode::None);
+    assert!(settings.auth.jwt.hs256_secret.is_none());
+}
+
+#[test]
+fn built_in_profiles_need_no_files() {
+    let dir = tempdir::Dir::new();
+    let env = [
+        DB,
+        ("UPLOADER_AUTH__MODE", "jwt"),
+        (
+            "UPLOADER_AUTH__JWT__HS256_SECRET",
+            "0123456789abcdef0123456789abcdef",
+        ),
+    ];
+    let production = load(&dir, "production", &env).unwrap();
+    assert_eq!(production.server.bind, "0.0.0.0:8080");
+    assert_eq!(production.log.format, LogFormat::Json);
+    let development = load(&dir, "development", &[]).unwrap();
+    assert!(development.database.url.is_some());
+    assert_eq!(
+        development.layers,
+        ["built-in defaults", "built-in profile development"]
+    );
+}
+
+#[test]
+fn a_profile_that_is_not_built_in_needs_its_file() {
+    let dir = tempdir::Dir::new();
+    let error = load(&dir, "staging", &[DB]).unwrap_err().to_string();
+    assert!(error.contains("staging.toml"), "{error}");
+}
+
+#[test]
+fn a_named_directory_that_does_not_exist_is_an_error() {
+    let dir = tempdir::Dir::new();
+    let missing = dir.path().join("nope");
+    let error = Settings::load_from(&missing, None, "development", RawEnv::from_pairs([DB]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("nope"), "{error}");
+}
+
+#[test]
+fn the_built_in_defaults_match_the_shipped_default_file() {
+    // config/default.toml is built in over `Settings::default`; a value there that differs
+    // would make one of the two, and the README's table, wrong.
+    let text = include_str!("../../config/default.toml");
+    let from_file: Settings =
+        figment::Figment::from(figment::providers::Serialized::defaults(Settings::default()))
+            .merge(<figment::providers::Toml as figment::providers::Format>::string(text))
+            .extract()
+            .unwrap();
+    assert_eq!(
+        serde_json::to_value(Settings::default()).unwrap(),
+        serde_json::to_value(from_file).unwrap()
+    );
 }

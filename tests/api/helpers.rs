@@ -235,6 +235,12 @@ impl TestApp {
     }
 }
 
+/// A new database of its own holding the migrated schema, for tests that start servers
+/// themselves (e.g. the binary); returns its URL.
+pub async fn fresh_database_url() -> String {
+    infrastructure::shared().create_database().await
+}
+
 /// After a refused upload, storage must hold nothing: completion finds no object.
 pub async fn assert_nothing_stored(app: &TestApp, asset_id: Uuid) {
     let response = app.mark_status(asset_id, "complete").await;
