@@ -105,26 +105,53 @@ impl JwtVerifier {
         })
     }
 
-    /// The owner named by a valid token's `sub`.
+    /// The owner named by a valid token's `sub`. A refusal is logged at debug level with its
+    /// reason and the token's `kid` and `iss`, never the token; the caller learns only that
+    /// the token was refused.
     pub fn verify(&self, token: &str) -> Result<Owner, AuthError> {
-        let header = decode_header(token).map_err(|_| AuthError::Invalid)?;
-        let key = match &self.keys {
-            Keys::Static(key) => key.clone(),
+        self.check(token).map_err(|reason| {
+            let (kid, iss) = unverified_kid_and_issuer(token);
+            tracing::debug!(reason, kid = ?kid, iss = ?iss, "bearer token refused");
+            AuthError::Invalid
+        })
+    }
+
+    /// [`JwtVerifier::verify`] with the reason of a refusal.
+    fn check(&self, token: &str) -> Result<Owner, &'static str> {
+        let header = decode_header(token).map_err(|_| "malformed token")?;
+        let key = self.key_for(&header)?;
+        if header.alg != key.algorithm {
+            return Err("algorithm does not match the key");
+        }
+        let claims = decode::<Claims>(token, &key.key, &self.validation(key.algorithm))
+            .map_err(|e| refusal(e.kind()))?
+            .claims;
+        if claims.sub.is_empty()
+            || claims.sub.len() > MAX_SUBJECT_BYTES
+            || claims.sub.chars().any(char::is_control)
+        {
+            return Err("unusable sub claim");
+        }
+        Ok(Owner::new(claims.sub))
+    }
+
+    fn key_for(&self, header: &jsonwebtoken::Header) -> Result<Key, &'static str> {
+        match &self.keys {
+            Keys::Static(key) => Ok(key.clone()),
             Keys::Jwks { current, .. } => {
-                let current = current.read().map_err(|_| AuthError::Invalid)?.clone();
+                let current = current.read().map_err(|_| "key set unavailable")?.clone();
                 let set = &current.1;
                 match header.kid.as_deref() {
-                    Some(kid) => set.by_id.get(kid).cloned(),
-                    None => set.only.clone(),
+                    Some(kid) => set.by_id.get(kid).cloned().ok_or("unknown kid"),
+                    None => set.only.clone().ok_or("no kid and several keys"),
                 }
-                .ok_or(AuthError::Invalid)?
             }
-        };
-        if header.alg != key.algorithm {
-            return Err(AuthError::Invalid);
         }
-        let mut validation = Validation::new(key.algorithm);
-        validation.algorithms = vec![key.algorithm];
+    }
+
+    fn validation(&self, algorithm: Algorithm) -> Validation {
+        let mut validation = Validation::new(algorithm);
+        validation.algorithms = vec![algorithm];
         validation.leeway = self.leeway_secs;
         validation.validate_nbf = true;
         // A configured issuer or audience must be present, not merely right when present.
@@ -139,16 +166,7 @@ impl JwtVerifier {
         if let Some(issuer) = &self.issuer {
             validation.set_issuer(&[issuer]);
         }
-        let claims = decode::<Claims>(token, &key.key, &validation)
-            .map_err(|_| AuthError::Invalid)?
-            .claims;
-        if claims.sub.is_empty()
-            || claims.sub.len() > MAX_SUBJECT_BYTES
-            || claims.sub.chars().any(char::is_control)
-        {
-            return Err(AuthError::Invalid);
-        }
-        Ok(Owner::new(claims.sub))
+        validation
     }
 
     /// Re-reads the JWKS file every `auth.jwt.jwks_reload_secs` and swaps the keys in when the
@@ -257,3 +275,38 @@ fn parse_jwks(text: &str) -> anyhow::Result<KeySet> {
 
 #[cfg(test)]
 mod tests;
+
+/// Why jsonwebtoken refused a token, in words for the debug log.
+fn refusal(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind;
+    match kind {
+        ErrorKind::ExpiredSignature => "expired",
+        ErrorKind::ImmatureSignature => "not valid yet (nbf)",
+        ErrorKind::InvalidSignature => "bad signature",
+        ErrorKind::InvalidAudience => "wrong aud",
+        ErrorKind::InvalidIssuer => "wrong iss",
+        ErrorKind::MissingRequiredClaim(_) => "a required claim is missing",
+        ErrorKind::InvalidAlgorithm => "algorithm not allowed",
+        _ => "malformed token",
+    }
+}
+
+/// The `kid` of the header and the `iss` of the payload, read without verifying anything:
+/// for the log only, so that an operator can tell which issuer or key a refused token names.
+fn unverified_kid_and_issuer(token: &str) -> (Option<String>, Option<String>) {
+    use base64::Engine;
+    let kid = decode_header(token).ok().and_then(|h| h.kid);
+    let iss = token
+        .split('.')
+        .nth(1)
+        .and_then(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|claims| claims.get("iss")?.as_str().map(str::to_owned));
+    // Bounded: both come from whoever sent the token.
+    let bound = |text: String| text.chars().take(128).collect::<String>();
+    (kid.map(bound), iss.map(bound))
+}

@@ -59,7 +59,10 @@ impl Authenticator {
                     .ok_or(AuthError::Missing)?
                     .to_str()
                     .map_err(|_| AuthError::Invalid)?;
-                keys.owner_of(key.trim()).ok_or(AuthError::Invalid)
+                keys.owner_of(key.trim()).ok_or_else(|| {
+                    tracing::debug!(reason = "unknown key", "API key refused");
+                    AuthError::Invalid
+                })
             }
         }
     }

@@ -38,13 +38,15 @@ impl Handler for RequestLog {
         async {
             ctrl.call_next(req, depot, res).await;
             let status = res.status_code.unwrap_or(StatusCode::OK);
-            tracing::info!(
-                method = %req.method(),
-                path = %req.uri().path(),
-                status = status.as_u16(),
-                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-                "request"
-            );
+            let path = req.uri().path();
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            // Probes arrive every few seconds from the image's HEALTHCHECK and from
+            // Kubernetes; a passing one is news only at debug level, a failing one always.
+            if is_probe(path) && status.is_success() {
+                tracing::debug!(method = %req.method(), path, status = status.as_u16(), latency_ms, "request");
+            } else {
+                tracing::info!(method = %req.method(), path, status = status.as_u16(), latency_ms, "request");
+            }
         }
         .instrument(span)
         .await;
@@ -52,6 +54,11 @@ impl Handler for RequestLog {
             res.headers_mut().insert(REQUEST_ID, value);
         }
     }
+}
+
+/// The liveness and readiness routes.
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz")
 }
 
 /// Ids worth echoing and logging: short, and nothing that could forge a log line.

@@ -398,3 +398,62 @@ impl Drop for JwksFile {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// What `verify` logs, at debug level, while it refuses `token`.
+fn debug_log_of(verifier: &JwtVerifier, token: &str) -> String {
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        assert_eq!(verifier.verify(token), Err(AuthError::Invalid));
+    });
+    String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn a_refused_token_is_logged_at_debug_with_its_reason_kid_and_issuer_but_never_itself() {
+    let verifier = verifier_with(|jwt| {
+        jwt.hs256_secret = Some(SecretString::from(SECRET.to_owned()));
+        jwt.issuer = Some(ISSUER.into());
+        jwt.audience = Some(AUDIENCE.into());
+    });
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("key-2026".into());
+    let key = EncodingKey::from_secret(SECRET.as_bytes());
+    let cases = [
+        (claims_with("exp", json!(now() - 3600)), "expired"),
+        (claims_with("aud", json!("someone-else")), "wrong aud"),
+        (
+            claims_with("iss", json!("https://other.example")),
+            "wrong iss",
+        ),
+    ];
+    for (claims, reason) in cases {
+        let token = encode(&header, &claims, &key).unwrap();
+        let log = debug_log_of(&verifier, &token);
+        assert!(log.contains(reason), "{reason}: {log}");
+        assert!(log.contains("key-2026"), "names the kid: {log}");
+        assert!(
+            log.contains(claims["iss"].as_str().unwrap()),
+            "names the iss: {log}"
+        );
+        assert!(!log.contains(&token), "never the token: {log}");
+    }
+    let forged = hs256_with(b"another-secret-0123456789abcdef0123", &claims("alice"));
+    assert!(debug_log_of(&verifier, &forged).contains("bad signature"));
+}
