@@ -19,6 +19,7 @@ struct AccessQuery {
     asset_id: String,
     /// Lifetime of the URL in seconds (default `access.default_expires_in`, at most
     /// `access.max_expires_in`).
+    #[salvo(parameter(minimum = 1))]
     expires_in: Option<u64>,
 }
 
@@ -54,6 +55,7 @@ struct AccessResponse {
 
 /// Issue a signed download URL for a complete asset.
 #[endpoint(
+    operation_id = "issueAccess",
     tags("assets"),
     security(("bearer_token" = []), ("api_key" = [])),
     parameters(AccessQuery),

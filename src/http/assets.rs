@@ -29,6 +29,7 @@ struct ListQuery {
     /// Only object keys starting with this.
     prefix: Option<String>,
     /// Page size: 1–1000, default 100.
+    #[salvo(parameter(minimum = 1, maximum = 1000))]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -83,6 +84,7 @@ impl From<&Asset> for AssetInfo {
 
 /// List the caller's assets, oldest first, a page at a time.
 #[endpoint(
+    operation_id = "listAssets",
     tags("assets"),
     security(("bearer_token" = []), ("api_key" = [])),
     parameters(ListQuery),
@@ -142,6 +144,7 @@ pub async fn list_assets(
 
 /// One of the caller's assets.
 #[endpoint(
+    operation_id = "getAsset",
     tags("assets"),
     security(("bearer_token" = []), ("api_key" = [])),
     parameters(("asset_id" = String, Path, description = "Id of the asset")),
@@ -169,11 +172,14 @@ pub async fn get_asset(req: &mut Request, depot: &mut Depot) -> Result<Json<Asse
 /// If storage cannot delete the object, the record stays and the call answers 503, so a
 /// record never points at nothing and no object is left untracked once 204 is answered.
 #[endpoint(
+    operation_id = "deleteAsset",
+    status_codes(204, 400, 401, 404, 429, 503),
     tags("assets"),
     security(("bearer_token" = []), ("api_key" = [])),
     parameters(("asset_id" = String, Path, description = "Id of the asset")),
     responses(
         (status_code = 204, description = "Deleted"),
+        (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 400, description = "`asset_id` is not a UUID (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),

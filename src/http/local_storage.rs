@@ -6,15 +6,32 @@ use std::collections::HashMap;
 use futures::TryStreamExt;
 use salvo::http::StatusCode;
 use salvo::http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderValue};
+use salvo::oapi::endpoint;
 use salvo::prelude::Json;
-use salvo::{Depot, Request, Response, handler};
+use salvo::{Depot, Request, Response};
 
 use crate::error::{AppError, ProblemDetails};
 use crate::state::AppState;
 use crate::storage::local::{LocalStorage, SignatureError, SignedMethod, UploadRejection};
 
-/// Receives an upload to a signed `PUT` URL.
-#[handler]
+/// Receive an upload to a signed `PUT` URL (local backend). Use the URL exactly as
+/// `POST /api/upload` returned it, with the headers it named: the query carries the signature.
+#[endpoint(
+    tags("storage"),
+    operation_id = "putObject",
+    parameters(
+        ("bucket" = String, Path, description = "`storage.bucket`"),
+        ("**key" = String, Path, description = "The storage key, as in the signed URL"),
+    ),
+    responses(
+        (status_code = 200, description = "Stored: `{size, checksum_sha256}`; `ETag` is the hex SHA-256"),
+        (status_code = 400, description = "The body differs from what was signed (`content_length_mismatch`, `checksum_mismatch`, `body_unreadable`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 403, description = "Missing, wrong or expired signature, or another content type (`signature_missing`, `signature_mismatch`, `url_expired`, `content_type_mismatch`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 404, description = "No such bucket (`not_found`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 413, description = "Larger than signed (`upload_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "The object could not be stored (`storage_unavailable`)", content_type = "application/problem+json", body = ProblemDetails),
+    )
+)]
 pub async fn put_object(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let Some((storage, key, query)) = target(req, depot, res) else {
         return;
@@ -58,8 +75,21 @@ pub async fn put_object(req: &mut Request, depot: &mut Depot, res: &mut Response
     }
 }
 
-/// Serves a download from a signed `GET` URL.
-#[handler]
+/// Download from a signed `GET` URL (local backend), as `GET /api/access` returned it.
+#[endpoint(
+    tags("storage"),
+    operation_id = "getObject",
+    parameters(
+        ("bucket" = String, Path, description = "`storage.bucket`"),
+        ("**key" = String, Path, description = "The storage key, as in the signed URL"),
+    ),
+    responses(
+        (status_code = 200, description = "The object's bytes, with the content type it was uploaded with", content_type = "application/octet-stream"),
+        (status_code = 403, description = "Missing, wrong or expired signature (`signature_missing`, `signature_mismatch`, `url_expired`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 404, description = "Nothing stored under this key (`object_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Storage unavailable (`storage_unavailable`)", content_type = "application/problem+json", body = ProblemDetails),
+    )
+)]
 pub async fn get_object(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let Some((storage, key, query)) = target(req, depot, res) else {
         return;

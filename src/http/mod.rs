@@ -75,7 +75,14 @@ pub fn service(state: AppState) -> Service {
     let probes = Router::new()
         .push(Router::with_path("healthz").get(health::healthz))
         .push(Router::with_path("readyz").get(health::readyz));
-    let documented = Router::new().push(api).push(probes);
+    let mut documented = Router::new().push(api).push(probes);
+    if state.local_storage.is_some() {
+        documented = documented.push(
+            Router::with_path("storage/{bucket}/{**key}")
+                .put(local_storage::put_object)
+                .get(local_storage::get_object),
+        );
+    }
     let doc = OpenApi::new("Cloud Asset Uploader", env!("CARGO_PKG_VERSION"))
         .add_security_scheme(
             "bearer_token",
@@ -88,6 +95,13 @@ pub fn service(state: AppState) -> Service {
             ))),
         )
         .merge_router(&documented);
+    let mut doc = if state.settings.metrics.on_main_listener() {
+        doc.add_path("/metrics", crate::metrics::http::openapi_path())
+    } else {
+        doc
+    };
+
+    plain_path_templates(&mut doc);
 
     let mut router = Router::new()
         .hoop(affix_state::inject(state.clone()))
@@ -98,13 +112,6 @@ pub fn service(state: AppState) -> Service {
                 .title("Cloud Asset Uploader API")
                 .into_router("/docs"),
         );
-    if state.local_storage.is_some() {
-        router = router.push(
-            Router::with_path("storage/{bucket}/{**key}")
-                .put(local_storage::put_object)
-                .get(local_storage::get_object),
-        );
-    }
     if state.settings.metrics.on_main_listener() {
         router = router.push(crate::metrics::http::router(state.metrics.clone()));
     }
@@ -116,6 +123,30 @@ pub fn service(state: AppState) -> Service {
     service
         .hoop(middleware::RequestLog)
         .hoop(crate::metrics::http::RecordRequests(state.metrics.clone()))
+}
+
+/// Rewrites salvo's catch-all segments (`{**key}`) into OpenAPI path templates (`{key}`):
+/// generated clients and validators know only the latter.
+fn plain_path_templates(doc: &mut OpenApi) {
+    let catch_all: Vec<String> = doc
+        .paths
+        .keys()
+        .filter(|path| path.contains("{**"))
+        .cloned()
+        .collect();
+    for path in catch_all {
+        let Some(mut item) = doc.paths.remove(&path) else {
+            continue;
+        };
+        for operation in item.operations.values_mut() {
+            for parameter in operation.parameters.0.iter_mut() {
+                if let salvo::oapi::RefOr::Type(parameter) = parameter {
+                    parameter.name = parameter.name.trim_start_matches("**").to_owned();
+                }
+            }
+        }
+        doc.paths.insert(path.replace("{**", "{"), item);
+    }
 }
 
 /// The CORS layer for the configured origins, or `None` when no origin is allowed.

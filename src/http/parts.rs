@@ -44,6 +44,7 @@ struct PartsRequest {
     /// 1-based part numbers, at most `uploads.max_presigned_parts` of them.
     part_numbers: Vec<u32>,
     /// Lifetime of the URLs in seconds (default `uploads.default_expires_in`).
+    #[salvo(schema(minimum = 1))]
     expires_in: Option<u64>,
 }
 
@@ -159,6 +160,7 @@ async fn sign(
 
 /// Sign more part URLs of a multipart upload, and list the parts storage holds.
 #[endpoint(
+    operation_id = "signParts",
     tags("assets"),
     security(("bearer_token" = []), ("api_key" = [])),
     request_body = PartsRequest,

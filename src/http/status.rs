@@ -50,6 +50,7 @@ struct StatusResponse {
 /// Completing checks storage: the object must exist and match the declared size and
 /// checksum. Completing twice is harmless; a complete asset never goes back to pending.
 #[endpoint(
+    operation_id = "completeUpload",
     tags("assets"),
     security(("bearer_token" = []), ("api_key" = [])),
     request_body = StatusRequest,

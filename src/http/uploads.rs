@@ -33,9 +33,11 @@ use crate::storage::{SignedUpload, UploadSpec};
 struct UploadRequest {
     /// Name of the asset, unique per owner: 1-1024 bytes, no leading '/', no '.' or '..'
     /// segments, no backslashes or control characters.
+    #[salvo(schema(min_length = 1, max_length = 1024))]
     object_key: String,
     /// Lifetime of the signed URL in seconds (default `uploads.default_expires_in`, at most
     /// `uploads.max_expires_in`).
+    #[salvo(schema(minimum = 1))]
     expires_in: Option<u64>,
     /// Media type the upload must be sent with.
     content_type: Option<String>,
@@ -194,6 +196,7 @@ fn decide_multipart(
 /// Creates a pending asset (201), or re-issues a fresh signature for the caller's pending
 /// asset with the same `object_key` (200, same `asset_id`, declared values replaced).
 #[endpoint(
+    operation_id = "issueUpload",
     tags("assets"),
     security(("bearer_token" = []), ("api_key" = [])),
     request_body = UploadRequest,

@@ -92,6 +92,25 @@ impl Handler for ServeMetrics {
     }
 }
 
+/// `GET /metrics` as the OpenAPI document describes it (the handler is no endpoint: it is
+/// served on a listener of its own when `metrics.bind` is set).
+pub fn openapi_path() -> salvo::oapi::PathItem {
+    use salvo::oapi::{BasicType, Content, Object, Operation, PathItem, PathItemType};
+    let text = Content::new(Object::with_type(BasicType::String));
+    let ok = salvo::oapi::Response::new(
+        "Every metric (`uploader_*`) in the OpenMetrics text format; see the README's metrics table",
+    )
+    .add_content(OPENMETRICS, text);
+    PathItem::new(
+        PathItemType::Get,
+        Operation::new()
+            .operation_id("metrics")
+            .add_tag("operations")
+            .summary("Prometheus metrics")
+            .add_response("200", ok),
+    )
+}
+
 /// The `GET /metrics` route.
 pub fn router(metrics: Arc<Metrics>) -> Router {
     Router::with_path("metrics").get(ServeMetrics(metrics))

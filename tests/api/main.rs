@@ -7,6 +7,7 @@
 
 mod access;
 mod auth;
+mod binary;
 mod cors;
 mod database;
 mod health;
@@ -16,6 +17,7 @@ mod limits;
 mod local_storage;
 mod metrics;
 mod multipart;
+mod openapi;
 mod ownership;
 mod quotas;
 mod rate_limits;
