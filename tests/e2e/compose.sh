@@ -3,7 +3,9 @@
 #   1. `docker compose up -d --build` (images replaceable through POSTGRES_IMAGE, MINIO_IMAGE,
 #      RUST_IMAGE, RUNTIME_IMAGE);
 #   2. wait (bounded) for /readyz;
-#   3. run the README's curl session and its multipart example exactly as written;
+#   3. run the README's readiness wait, curl session, form upload, multipart example and
+#      authentication examples exactly as written, each twice in a row (a pasted example
+#      must work again when pasted again);
 #   4. upload a random binary file through the signed URL, complete it, get the access URL,
 #      download it and compare bytes;
 #   5. restart the app container and check the asset is still there and downloadable;
@@ -14,17 +16,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-project=cau-e2e
+# The README's own `docker compose` commands must reach this stack: name it through the
+# environment rather than with -p.
+export COMPOSE_PROJECT_NAME=cau-e2e
 api=http://127.0.0.1:8080
 work=$(mktemp -d)
 
-compose() {
-  if docker compose version >/dev/null 2>&1; then
-    docker compose -p "$project" "$@"
-  else
-    docker-compose -p "$project" "$@"
-  fi
-}
+# The README says `docker compose` (v2). Where only docker-compose v1 exists (Debian 12), a
+# shim on PATH gives the examples that spelling, so they still run verbatim.
+if ! docker compose version >/dev/null 2>&1; then
+  real_docker=$(command -v docker)
+  mkdir -p "$work/bin"
+  cat >"$work/bin/docker" <<SHIM
+#!/usr/bin/env bash
+if [ "\${1:-}" = compose ]; then shift; exec docker-compose "\$@"; fi
+exec "$real_docker" "\$@"
+SHIM
+  chmod +x "$work/bin/docker"
+  export PATH="$work/bin:$PATH"
+fi
+
+compose() { docker compose "$@"; }
 
 finish() {
   local rc=$?
@@ -61,19 +73,51 @@ step "building and starting the stack"
 compose up -d --build
 wait_ready
 
-step "running the README's curl session"
-sed -n '/^## A curl session/,/^### Form uploads/p' README.md \
-  | awk '/^```bash/ { inside = 1; next } /^```/ { inside = 0 } inside' >"$work/session.sh"
-[ -s "$work/session.sh" ] || fail "found no curl session in README.md"
-(cd "$work" && bash -euo pipefail session.sh >session.out)
-grep -q 'hello, world$' "$work/session.out" || fail "the README session did not download its file"
+# The bash block(s) of README.md between two lines matching the given patterns.
+readme_example() {
+  sed -n "/$1/,/$2/p" README.md \
+    | awk '/^```bash/ { inside = 1; next } /^```/ { inside = 0 } inside'
+}
 
-step "running the README's multipart example"
-sed -n '/^A worked example against the quickstart stack/,/^The part size grows/p' README.md \
-  | awk '/^```bash/ { inside = 1; next } /^```/ { inside = 0 } inside' >"$work/multipart.sh"
-[ -s "$work/multipart.sh" ] || fail "found no multipart example in README.md"
-(cd "$work" && bash -euo pipefail multipart.sh >multipart.out && rm -f big.bin)
-grep -q 'identical$' "$work/multipart.out" || fail "the README multipart example did not round-trip its file"
+# Runs README example $1 (a file in $work) twice, each run's output checked by grep -q $2.
+run_twice() {
+  local name=$1 expect=$2
+  [ -s "$work/$name.sh" ] || fail "found no $name example in README.md"
+  for run in 1 2; do
+    (cd "$work" && bash -euo pipefail "$name.sh" >"$name.$run.out" 2>&1) \
+      || { cat "$work/$name.$run.out" >&2; fail "the README's $name example failed (run $run)"; }
+    grep -q "$expect" "$work/$name.$run.out" \
+      || { cat "$work/$name.$run.out" >&2; fail "the README's $name example did not print $expect (run $run)"; }
+  done
+}
+
+step "running the README's readiness wait"
+readme_example 'Wait until it is$' '^Then \[the curl session' >"$work/ready.sh"
+echo 'echo ready' >>"$work/ready.sh"
+run_twice ready 'ready$'
+
+step "running the README's curl session, twice"
+readme_example '^## A curl session' '^### Form uploads' >"$work/session.sh"
+run_twice session 'hello, world$'
+grep -q '^204$' "$work/session.2.out" || fail "the README session did not delete its asset"
+
+step "running the README's form upload, twice"
+{ echo "printf 'hello, world\n' > hello.txt"; readme_example '^### Form uploads' '^then complete and access it'; } >"$work/form.sh"
+echo 'echo "status $(curl -s -o /dev/null -w "%{http_code}" -X PUT http://127.0.0.1:8080/api/status -H "content-type: application/json" -d "{\"asset_id\":\"$(jq -r .asset_id upload.json)\",\"uploaded_status\":\"complete\"}")"' >>"$work/form.sh"
+run_twice form 'status 200$'
+
+step "running the README's multipart example, twice"
+readme_example '^A worked example against the quickstart stack' '^The part size grows' >"$work/multipart.sh"
+echo 'rm -f big.bin' >>"$work/multipart.sh"
+run_twice multipart 'identical$'
+
+step "running the README's authentication examples, twice"
+readme_example '^Worked examples against the quickstart stack' '^And with an API key' >"$work/jwt.sh"
+run_twice jwt '"status":"pending"'
+readme_example '^And with an API key' '^A refused credential' >"$work/api_key.sh"
+run_twice api_key '"status":"pending"'
+curl -sf -X POST "$api/api/upload" -H 'content-type: application/json' -d '{"object_key":"e2e/anonymous.txt"}' >/dev/null \
+  || fail "the API key example did not put the stack back to auth.mode none"
 
 step "uploading, completing and downloading a random binary file"
 head -c 300000 /dev/urandom >"$work/payload.bin"
