@@ -10,7 +10,7 @@ mod owner;
 pub use asset::{Asset, AssetId, AssetStatus, MultipartUpload, storage_key};
 pub use checksum::Sha256Checksum;
 pub use content_type::ContentType;
-pub use object_key::ObjectKey;
+pub use object_key::{MAX_OBJECT_KEY_BYTES, ObjectKey};
 pub use owner::Owner;
 
 /// A value that failed to parse: which field, and why, in words a client can act on.

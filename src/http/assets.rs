@@ -109,7 +109,11 @@ pub async fn list_assets(
                 .map_err(|_| ValidationError::new("status", "must be \"pending\" or \"complete\""))
         })
         .transpose()?;
-    let prefix = req.query::<String>("prefix").filter(|p| !p.is_empty());
+    let prefix = req
+        .query::<String>("prefix")
+        .filter(|p| !p.is_empty())
+        .map(check_prefix)
+        .transpose()?;
     let limit = match req.query::<String>("limit") {
         None => DEFAULT_LIMIT,
         Some(text) => text
@@ -212,6 +216,24 @@ pub async fn delete_asset(
     tracing::info!(asset_id = %id, "asset deleted");
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
+}
+
+/// A `prefix` that some object key could start with: no more bytes than a key, no control
+/// characters (Postgres refuses a NUL in text; an object key can hold none anyway).
+fn check_prefix(prefix: String) -> Result<String, ValidationError> {
+    if prefix.len() > crate::domain::MAX_OBJECT_KEY_BYTES {
+        return Err(ValidationError::new(
+            "prefix",
+            format!("must be at most {} bytes", crate::domain::MAX_OBJECT_KEY_BYTES),
+        ));
+    }
+    if prefix.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "prefix",
+            "must not contain control characters",
+        ));
+    }
+    Ok(prefix)
 }
 
 fn path_id(req: &Request) -> Result<AssetId, ValidationError> {
