@@ -235,6 +235,13 @@ impl TestApp {
     }
 }
 
+/// A fresh database holding the migrated schema, for tests that start several servers on
+/// one database (`settings.database.url`).
+pub async fn new_database() -> String {
+    init_test_logging();
+    infrastructure::shared().create_database().await
+}
+
 /// After a refused upload, storage must hold nothing: completion finds no object.
 pub async fn assert_nothing_stored(app: &TestApp, asset_id: Uuid) {
     let response = app.mark_status(asset_id, "complete").await;
