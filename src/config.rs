@@ -107,6 +107,8 @@ pub struct StorageSettings {
     pub backend: StorageBackend,
     pub bucket: String,
     pub key_prefix: String,
+    /// Re-record the database to the store found at start (see "Store identity" in the README).
+    pub adopt_store: bool,
     pub s3: S3Settings,
     pub local: LocalSettings,
 }
@@ -190,6 +192,7 @@ impl Default for StorageSettings {
             backend: StorageBackend::Local,
             bucket: "assets".into(),
             key_prefix: "uploads".into(),
+            adopt_store: false,
             s3: S3Settings::default(),
             local: LocalSettings::default(),
         }

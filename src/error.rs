@@ -58,6 +58,12 @@ pub enum AppError {
     DatabaseUnavailable(#[source] DbError),
     #[error("storage unavailable")]
     StorageUnavailable(#[source] StorageError),
+    /// The store is not the one the database records (see `storage::identity`); the log
+    /// says which and why, the client only that an operator must act.
+    #[error(
+        "The server is attached to another object store than the one its database records; an operator must fix the storage configuration."
+    )]
+    StorageMismatch,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -200,6 +206,11 @@ impl AppError {
                 "storage_unavailable",
                 "Service unavailable",
             ),
+            Self::StorageMismatch => (
+                S::SERVICE_UNAVAILABLE,
+                "storage_mismatch",
+                "Wrong object store",
+            ),
             Self::Internal(_) => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -340,6 +351,7 @@ mod tests {
                 503,
                 "database_unavailable",
             ),
+            (AppError::StorageMismatch, 503, "storage_mismatch"),
             (
                 AppError::Internal(anyhow::anyhow!("boom")),
                 500,

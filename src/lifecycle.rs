@@ -1,7 +1,8 @@
 //! Cleaning up after clients: the sweeper removes pending assets whose upload URL expired
 //! long ago (with their objects), and the orphan scan removes objects no asset refers to
 //! (left behind by crashes). Runs inside the server on an interval, or once from the
-//! `sweep` subcommand (e.g. a Kubernetes CronJob).
+//! `sweep` subcommand (e.g. a Kubernetes CronJob). Neither runs against a store that is not
+//! the one the database records (see `storage::identity`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use crate::config::Settings;
 use crate::db::AssetRepository;
 use crate::metrics::Metrics;
 use crate::storage::Storage;
+use crate::storage::identity::{StoreGuard, StoreStatus};
 
 /// Keys looked up in the database per round of the orphan scan.
 const ORPHAN_CHUNK: usize = 1000;
@@ -38,6 +40,8 @@ pub struct Sweeper {
     bucket: String,
     key_prefix: String,
     metrics: Option<Arc<Metrics>>,
+    /// When set, the periodic sweep skips its rounds while the store is not verified.
+    store: Option<Arc<StoreGuard>>,
 }
 
 impl Sweeper {
@@ -50,7 +54,14 @@ impl Sweeper {
             bucket: settings.storage.bucket.clone(),
             key_prefix: settings.storage.key_prefix.clone(),
             metrics: None,
+            store: None,
         }
+    }
+
+    /// Makes the periodic sweep wait for `store` to be verified (the server's guard).
+    pub fn with_store_guard(mut self, store: Arc<StoreGuard>) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// Counts what this sweeper removes in `metrics`.
@@ -141,6 +152,12 @@ impl Sweeper {
             ticker.tick().await;
             loop {
                 ticker.tick().await;
+                if let Some(store) = &self.store
+                    && store.status() != StoreStatus::Verified
+                {
+                    tracing::debug!("sweep skipped: the store is not verified");
+                    continue;
+                }
                 match self.sweep_expired(false).await {
                     Ok(report) if !report.expired.is_empty() => {
                         tracing::info!(removed = report.expired.len(), "sweep finished");

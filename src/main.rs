@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use cloud_asset_uploader::config::Settings;
 use cloud_asset_uploader::lifecycle::Sweeper;
 use cloud_asset_uploader::startup::{Application, shutdown_signal};
+use cloud_asset_uploader::storage::identity::{StoreGuard, Verdict};
 use cloud_asset_uploader::{db, healthcheck, storage, telemetry};
 
 /// mimalloc rather than the system allocator: a request makes a few hundred small, short-lived
@@ -43,6 +44,7 @@ enum Command {
     Migrate,
     /// Remove pending uploads whose URL expired more than lifecycle.pending_grace ago, with
     /// their objects, once (for a cron job; the server also sweeps on its own), and print them.
+    /// Refuses to run against a store other than the one the database records.
     Sweep {
         /// Also delete objects under storage.key_prefix that no asset refers to and that are
         /// older than lifecycle.pending_grace (leftovers of crashes).
@@ -113,6 +115,12 @@ async fn sweep(settings: Settings, orphans: bool, dry_run: bool) -> anyhow::Resu
         None => format!("http://{bind}").parse()?,
     };
     let storage = storage::from_settings(&settings, &public_url).await?;
+    // In another store every object looks missing and every object unreferenced. The check
+    // follows the server's rules but never adopts: that is for a server start to do.
+    let store = StoreGuard::new(storage.clone(), pool.clone(), false);
+    if let Verdict::Mismatch { recorded, found } = store.verify().await? {
+        anyhow::bail!("refusing to sweep: {}", store.explain(recorded, found));
+    }
     let sweeper = Sweeper::new(db::AssetRepository::new(pool), storage, &settings);
     let verb = if dry_run { "would remove" } else { "removed" };
     let report = sweeper.sweep_expired(dry_run).await?;

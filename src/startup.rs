@@ -1,6 +1,7 @@
 //! Building the application from settings, and running it until told to stop.
 
 mod retry;
+mod store_gate;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,7 +23,9 @@ use crate::metrics::Metrics;
 use crate::metrics::http::MetricsListener;
 use crate::metrics::storage::InstrumentedStorage;
 use crate::state::AppState;
+use crate::storage::identity::StoreGuard;
 use crate::storage::{self, local::LocalStorage};
+use store_gate::StoreGate;
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -78,6 +81,12 @@ impl Application {
                 .await?
             }
         };
+        let store = Arc::new(StoreGuard::new(
+            storage.clone(),
+            pool.clone(),
+            settings.storage.adopt_store,
+        ));
+        check_store(&store, startup_budget).await;
         let auth = Authenticator::from_settings(&settings.auth)?;
         match &auth {
             Authenticator::Anonymous => tracing::warn!(
@@ -104,18 +113,20 @@ impl Application {
             pool,
             storage: Arc::new(InstrumentedStorage::new(storage, metrics.clone())),
             local_storage,
+            store: store.clone(),
             settings: Arc::new(settings.clone()),
             metrics,
         };
         if settings.lifecycle.sweeper_enabled {
             Sweeper::new(state.assets.clone(), state.storage.clone(), &settings)
                 .with_metrics(state.metrics.clone())
+                .with_store_guard(store.clone())
                 .spawn(settings.lifecycle.sweep_interval);
         }
         let acceptor = TcpAcceptor::try_from(listener).context("preparing the listener")?;
         Ok(Self {
             acceptor,
-            service: http::service(state),
+            service: http::service(state).hoop(StoreGate(store)),
             local_addr,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
             metrics_listener,
@@ -160,6 +171,30 @@ impl Application {
         tracing::info!(address = %self.local_addr, "listening");
         server.try_serve(self.service).await.context("serving HTTP")
     }
+}
+
+/// Checks the store identity before serving. When the database or storage does not answer
+/// yet, the server starts unverified (the API answers 503, `/readyz` retries the check) and the
+/// check is retried in the background for the startup budget.
+async fn check_store(store: &Arc<StoreGuard>, budget: Duration) {
+    let Err(error) = store.verify().await else {
+        return;
+    };
+    tracing::warn!(
+        error = format!("{error:#}"),
+        "could not check the store identity yet; the API answers 503 until it is checked"
+    );
+    let store = store.clone();
+    tokio::spawn(async move {
+        let checked =
+            retry::with_backoff("checking the store identity", budget, || store.verify()).await;
+        if let Err(error) = checked {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "the store identity is still unchecked; each /readyz tries again"
+            );
+        }
+    });
 }
 
 /// Every minute, forgets rate-limit buckets that are full again; stops with the application.

@@ -12,6 +12,7 @@ use crate::error::AppError;
 use crate::http::rate_limit::RateLimits;
 use crate::metrics::Metrics;
 use crate::storage::Storage;
+use crate::storage::identity::StoreGuard;
 use crate::storage::local::LocalStorage;
 
 /// Everything a request may need, cheap to clone.
@@ -23,6 +24,8 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     /// Set when the local backend is in use: its `/storage/…` routes need the concrete type.
     pub local_storage: Option<Arc<LocalStorage>>,
+    /// Whether `storage` is the store the database records; API requests read its flag.
+    pub store: Arc<StoreGuard>,
     /// Verifies the credentials of `/api` requests.
     pub auth: Arc<Authenticator>,
     /// Rate limits per route group, when enabled.

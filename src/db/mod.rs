@@ -6,6 +6,7 @@ mod connection;
 mod lifecycle;
 mod multipart;
 mod shared;
+pub mod store_identity;
 
 use std::time::Duration;
 

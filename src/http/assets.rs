@@ -224,7 +224,10 @@ fn check_prefix(prefix: String) -> Result<String, ValidationError> {
     if prefix.len() > crate::domain::MAX_OBJECT_KEY_BYTES {
         return Err(ValidationError::new(
             "prefix",
-            format!("must be at most {} bytes", crate::domain::MAX_OBJECT_KEY_BYTES),
+            format!(
+                "must be at most {} bytes",
+                crate::domain::MAX_OBJECT_KEY_BYTES
+            ),
         ));
     }
     if prefix.chars().any(char::is_control) {

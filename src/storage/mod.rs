@@ -4,8 +4,12 @@
 //!
 //! A backend never moves an asset's bytes through the API: it signs URLs that let a client
 //! talk to storage directly, and it inspects what storage holds when an upload is completed.
+//! Each store carries a [`marker`] with its id, which [`identity`] checks against the
+//! database.
 
+pub mod identity;
 pub mod local;
+pub mod marker;
 pub mod s3;
 
 use std::collections::BTreeMap;
@@ -17,6 +21,7 @@ use serde::Serialize;
 
 use crate::config::{Settings, StorageBackend};
 use crate::domain::{ContentType, Sha256Checksum};
+use marker::StoreMarker;
 
 /// What a signed upload URL must enforce.
 #[derive(Debug, Clone)]
@@ -104,7 +109,8 @@ pub trait Storage: Send + Sync {
     /// Removes the object under `storage_key`; succeeds when nothing was there.
     async fn delete(&self, storage_key: &str) -> Result<(), StorageError>;
 
-    /// Every object whose key starts with `prefix/`, for finding leftovers.
+    /// Every object whose key starts with `prefix/`, for finding leftovers; never the
+    /// store's marker.
     async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>, StorageError>;
 
     /// A cheap call proving storage answers (for `/readyz`).
@@ -112,6 +118,11 @@ pub trait Storage: Send + Sync {
 
     /// Multipart uploads, when this backend offers them.
     fn multipart(&self) -> Option<&dyn MultipartStorage> {
+        None
+    }
+
+    /// The store's marker (both backends have one; wrappers need not forward it).
+    fn marker(&self) -> Option<&dyn StoreMarker> {
         None
     }
 }

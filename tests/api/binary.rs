@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{SignedInfo, UploadGrant, assert_status, fresh_database_url, sample_file};
+use crate::helpers::{SignedInfo, UploadGrant, assert_status, new_database, sample_file};
 
 /// A child process killed when the test ends, whatever happened.
 struct Server {
@@ -104,7 +104,7 @@ impl Server {
 async fn the_binary_serves_from_an_empty_directory_on_built_in_defaults() {
     // Arrange: no config/ anywhere near, only a database URL.
     let dir = EmptyDir::new();
-    let database_url = fresh_database_url().await;
+    let database_url = new_database().await;
     let server = spawn(binary(&dir.0, &database_url));
 
     // Act

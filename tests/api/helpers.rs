@@ -235,9 +235,10 @@ impl TestApp {
     }
 }
 
-/// A new database of its own holding the migrated schema, for tests that start servers
-/// themselves (e.g. the binary); returns its URL.
-pub async fn fresh_database_url() -> String {
+/// A fresh database holding the migrated schema, for tests that start servers themselves
+/// (the binary) or several servers on one database (`settings.database.url`); its URL.
+pub async fn new_database() -> String {
+    init_test_logging();
     infrastructure::shared().create_database().await
 }
 

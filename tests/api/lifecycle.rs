@@ -216,9 +216,17 @@ async fn bad_listing_parameters_and_tampered_cursors_return_400() {
         ("limit=0".to_owned(), "limit", "an empty page"),
         ("limit=1001".to_owned(), "limit", "more than 1000 per page"),
         ("status=done".to_owned(), "status", "an unknown status"),
-        ("prefix=%00".to_owned(), "prefix", "a NUL byte, which Postgres refuses"),
+        (
+            "prefix=%00".to_owned(),
+            "prefix",
+            "a NUL byte, which Postgres refuses",
+        ),
         ("prefix=a%0Ab".to_owned(), "prefix", "a control character"),
-        (format!("prefix={}", "p".repeat(1025)), "prefix", "longer than any key"),
+        (
+            format!("prefix={}", "p".repeat(1025)),
+            "prefix",
+            "longer than any key",
+        ),
     ];
     for (query, field, why) in cases {
         let problem = assert_problem(

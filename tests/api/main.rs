@@ -23,5 +23,6 @@ mod quotas;
 mod rate_limits;
 mod s3_storage;
 mod status;
+mod store_identity;
 mod upload;
 mod upload_validation;

@@ -24,6 +24,8 @@ async fn every_operation_has_a_short_camel_case_id() {
         ("/storage/{bucket}/{key}", "put", "putObject"),
         ("/storage/{bucket}/{key}", "get", "getObject"),
         ("/metrics", "get", "metrics"),
+        ("/healthz", "get", "liveness"),
+        ("/readyz", "get", "readiness"),
     ];
     for (path, method, id) in expected {
         assert_eq!(

@@ -174,7 +174,8 @@ async fn an_owner_whose_sub_names_a_path_stays_inside_its_own_prefix() {
         expected.insert(format!("{}{}/f.txt", on_disk(segment), grant.asset_id));
     }
 
-    // Assert
+    // Assert: besides the assets, only the store's marker (see `store_identity`).
+    expected.insert("assets/uploads/.store-id".to_owned());
     let stored = files_under(app.local_root());
     for (sub, segment, reason) in owners {
         let inside = |path: &String| path.starts_with(&on_disk(segment));

@@ -3,6 +3,7 @@
 //! (see `http::local_storage`), which enforce the signed limits while streaming to disk and
 //! expose a file under its key only once it is whole and verified.
 
+mod marker;
 mod signing;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 pub use signing::{SignatureError, SignedMethod, SignedRequest, UrlSigner};
 
+use super::marker::StoreMarker;
 use super::{
     DownloadSpec, ListedObject, SignedUpload, Storage, StorageError, StoredObject, UploadSpec,
 };
@@ -72,6 +74,8 @@ pub struct LocalStorage {
     /// `<public_url>/storage/<bucket>/`, the base of every signed URL.
     base_url: String,
     directory: PathBuf,
+    /// `<key_prefix>/.store-id`: never listed, never served or overwritten through a URL.
+    marker_key: String,
 }
 
 impl LocalStorage {
@@ -93,6 +97,14 @@ impl LocalStorage {
                 "configuration key `storage.local.signing_key`: required outside the development profile"
             ),
         };
+        // Absolute, so a root taken relative to an unexpected working directory is visible.
+        let directory = std::fs::canonicalize(&directory)
+            .with_context(|| format!("resolving {}", directory.display()))?;
+        tracing::info!(
+            root = %directory.parent().unwrap_or(&directory).display(),
+            bucket_directory = %directory.display(),
+            "local storage"
+        );
         let store = LocalFileSystem::new_with_prefix(&directory)
             .with_context(|| format!("opening {}", directory.display()))?;
         let base = public_url.as_str().trim_end_matches('/');
@@ -105,6 +117,7 @@ impl LocalStorage {
                 utf8_percent_encode(bucket, PATH_SEGMENT)
             ),
             directory,
+            marker_key: super::marker::marker_key(&settings.storage.key_prefix),
         })
     }
 
@@ -120,6 +133,9 @@ impl LocalStorage {
         key: &str,
         query: &HashMap<String, String>,
     ) -> Result<SignedRequest, SignatureError> {
+        if key == self.marker_key {
+            return Err(SignatureError::Mismatch);
+        }
         self.signer
             .verify(method, &self.bucket, key, query, Utc::now().timestamp())
     }
@@ -351,7 +367,8 @@ impl Storage for LocalStorage {
 
     async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>, StorageError> {
         let prefix = object_path(prefix);
-        self.store
+        let listed: Vec<ListedObject> = self
+            .store
             .list(Some(&prefix))
             .map_ok(|meta| ListedObject {
                 // Back from object_store's encoded form to the key the database holds.
@@ -369,7 +386,15 @@ impl Storage for LocalStorage {
             })
             .try_collect()
             .await
-            .map_err(|e| StorageError::Unavailable(anyhow!(e).context("listing objects")))
+            .map_err(|e| StorageError::Unavailable(anyhow!(e).context("listing objects")))?;
+        Ok(listed
+            .into_iter()
+            .filter(|object| object.storage_key != self.marker_key)
+            .collect())
+    }
+
+    fn marker(&self) -> Option<&dyn StoreMarker> {
+        Some(self)
     }
 
     async fn check_ready(&self) -> Result<(), StorageError> {

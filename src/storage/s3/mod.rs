@@ -5,6 +5,7 @@
 //! presigned `POST` policy whose `content-length-range` caps the size.
 
 mod credentials;
+mod marker;
 mod multipart;
 mod post_policy;
 mod presign;
@@ -43,6 +44,8 @@ pub struct S3Storage {
     credentials: CachedCredentials,
     /// Signs the `PUT` and `GET` URLs handed to clients.
     signer: QuerySigner,
+    /// `<key_prefix>/.store-id`: never listed; no asset's key can equal it.
+    marker_key: String,
 }
 
 impl S3Storage {
@@ -85,6 +88,7 @@ impl S3Storage {
             post_url: post_url(public_endpoint, &settings.bucket, &s3.region, path_style)?,
             credentials: CachedCredentials::new(provider),
             signer: QuerySigner::new(public_endpoint, &settings.bucket, &s3.region, path_style)?,
+            marker_key: super::marker::marker_key(&settings.key_prefix),
         };
         if s3.create_bucket {
             storage.create_bucket_if_missing().await?;
@@ -327,6 +331,9 @@ impl Storage for S3Storage {
                 let (Some(key), Some(modified)) = (object.key(), object.last_modified()) else {
                     continue;
                 };
+                if key == self.marker_key {
+                    continue;
+                }
                 let last_modified =
                     chrono::DateTime::from_timestamp(modified.secs(), modified.subsec_nanos())
                         .unwrap_or_default();
@@ -340,6 +347,10 @@ impl Storage for S3Storage {
     }
 
     fn multipart(&self) -> Option<&dyn crate::storage::MultipartStorage> {
+        Some(self)
+    }
+
+    fn marker(&self) -> Option<&dyn crate::storage::marker::StoreMarker> {
         Some(self)
     }
 
