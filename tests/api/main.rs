@@ -21,5 +21,6 @@ mod quotas;
 mod rate_limits;
 mod s3_storage;
 mod status;
+mod tls;
 mod upload;
 mod upload_validation;
