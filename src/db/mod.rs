@@ -1,6 +1,6 @@
 //! Postgres: the connection pool, migrations, and the [`AssetRepository`] that holds every
 //! SQL statement of the crate. Connections use the TLS that `database.url`'s `sslmode` and
-//! `sslrootcert` ask for (see [`tls`]).
+//! `sslrootcert` ask for (see the `tls` module).
 
 mod assets;
 mod connect_error;
@@ -9,7 +9,7 @@ mod conninfo;
 mod lifecycle;
 mod multipart;
 mod shared;
-pub mod tls;
+mod tls;
 
 use std::time::Duration;
 
@@ -115,7 +115,8 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<Vec<String>> {
         pool.dedicated_connection(),
     )
     .await
-    .map_err(|_| DbError::Unavailable)??;
+    .map_err(|_| DbError::Unavailable)
+    .context("connecting to the database to migrate")??;
     conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
         .context("taking the migration lock")?;
