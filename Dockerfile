@@ -27,7 +27,8 @@ RUN cargo build --release --locked \
 FROM ${RUNTIME_IMAGE}
 RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home --shell /usr/sbin/nologin uploader
 WORKDIR /app
-# Only the CA bundle (for TLS to S3 and Postgres), not the packages that build it.
+# Only the CA bundle, not the packages that build it: the roots trusted for TLS to S3, and to
+# Postgres when database.url sets no sslrootcert.
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /usr/local/bin/cloud-asset-uploader /usr/local/bin/cloud-asset-uploader
 ENV UPLOADER_PROFILE=production \

@@ -248,7 +248,7 @@ impl AppError {
 impl From<DbError> for AppError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Unavailable => Self::DatabaseUnavailable(error),
+            DbError::Unavailable | DbError::Connect(_) => Self::DatabaseUnavailable(error),
             DbError::Query(ref e) if e.is_closed() || e.as_db_error().is_none() => {
                 Self::DatabaseUnavailable(error)
             }

@@ -5,6 +5,7 @@
 //! Postgres neither parses nor plans it again and the repositories keep their plain
 //! `conn.query_typed_opt(sql, params)` calls. Checking a connection out of the pool costs no
 //! round trip either: a connection whose socket closed is noticed without asking the server.
+//! Every connection, pooled or shared, is opened here, over the TLS of `database.url`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,7 +15,11 @@ use std::sync::{Mutex, PoisonError};
 use bb8::ManageConnection;
 use bb8_postgres::PostgresConnectionManager;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, Config, Error, NoTls, Row, Statement, Transaction};
+use tokio_postgres::{Client, Config, Error, Row, Statement, Transaction};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::connect_error::ConnectError;
+use super::tls::TlsPolicy;
 
 /// Statements one connection keeps prepared; SQL past this many is prepared for one use.
 /// The crate's SQL is a fixed set, so the bound only guards against a future dynamic query.
@@ -23,15 +28,19 @@ const MAX_CACHED_STATEMENTS: usize = 64;
 /// Parameters with their Postgres types, as `Client::query_typed` takes them.
 pub type TypedParams<'a> = [(&'a (dyn ToSql + Sync), Type)];
 
-/// Opens [`PgConnection`]s for the pool.
+/// Opens [`PgConnection`]s for the pool, with the TLS `policy` asks for.
 pub struct PgConnectionManager {
-    inner: PostgresConnectionManager<NoTls>,
+    inner: PostgresConnectionManager<MakeRustlsConnect>,
+    policy: TlsPolicy,
 }
 
 impl PgConnectionManager {
-    pub fn new(config: Config) -> Self {
+    /// A manager connecting with `config` over `tls`, built for `policy` (which also words
+    /// the errors).
+    pub(super) fn new(config: Config, tls: MakeRustlsConnect, policy: TlsPolicy) -> Self {
         Self {
-            inner: PostgresConnectionManager::new(config, NoTls),
+            inner: PostgresConnectionManager::new(config, tls),
+            policy,
         }
     }
 }
@@ -143,20 +152,28 @@ impl DerefMut for PgConnection {
 
 impl ManageConnection for PgConnectionManager {
     type Connection = PgConnection;
-    type Error = Error;
+    type Error = ConnectError;
 
-    async fn connect(&self) -> Result<PgConnection, Error> {
+    async fn connect(&self) -> Result<PgConnection, ConnectError> {
+        let client = self
+            .inner
+            .connect()
+            .await
+            .map_err(|error| ConnectError::new(&error, &self.policy))?;
         Ok(PgConnection {
-            client: self.inner.connect().await?,
+            client,
             statements: Mutex::new(HashMap::new()),
         })
     }
 
-    async fn is_valid(&self, conn: &mut PgConnection) -> Result<(), Error> {
+    async fn is_valid(&self, conn: &mut PgConnection) -> Result<(), ConnectError> {
         // A live socket is taken on trust; a closed one fails here at once, without network,
         // with the error the client gives for a closed connection.
         if conn.client.is_closed() {
-            conn.client.simple_query("").await?;
+            conn.client
+                .simple_query("")
+                .await
+                .map_err(|error| ConnectError::new(&error, &self.policy))?;
         }
         Ok(())
     }

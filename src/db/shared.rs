@@ -92,10 +92,7 @@ impl SharedConnections {
         if let Some(connection) = slot.live() {
             return Ok(connection);
         }
-        let connection = self.pool.dedicated_connection().await.map_err(|error| {
-            tracing::warn!(%error, "opening a shared database connection failed");
-            DbError::Unavailable
-        })?;
+        let connection = self.pool.dedicated_connection().await?;
         let connection = Arc::new(connection);
         slot.set(connection.clone());
         Ok(connection)

@@ -24,5 +24,6 @@ mod rate_limits;
 mod s3_storage;
 mod status;
 mod store_identity;
+mod tls;
 mod upload;
 mod upload_validation;
