@@ -12,6 +12,7 @@ mod limits;
 mod metrics;
 mod security;
 mod sources;
+mod upload_tokens;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -21,13 +22,16 @@ use serde::{Deserialize, Serialize};
 
 pub use env::RawEnv;
 pub use lifecycle::LifecycleSettings;
-pub use limits::{Limits, OwnerLimits, UploadSettings};
+pub use limits::{
+    Limits, OwnerLimits, UploadSettings, content_type_matches, is_content_type_pattern,
+};
 pub use metrics::MetricsSettings;
 pub use security::{
     ApiKeyEntry, AuthMode, AuthSettings, Bucket, CorsSettings, JwtSettings, RateLimitSettings,
     parse_network,
 };
 pub use sources::{BUILT_IN_PROFILES, DEFAULT_CONFIG_DIR, Sources};
+pub use upload_tokens::UploadTokenSettings;
 
 /// Prefix of every environment variable that sets a configuration key.
 pub const ENV_PREFIX: &str = "UPLOADER_";
@@ -57,6 +61,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub metrics: MetricsSettings,
     pub lifecycle: LifecycleSettings,
+    pub upload_tokens: UploadTokenSettings,
 }
 
 /// `[server]`: where the HTTP API listens and how clients reach it.

@@ -64,6 +64,13 @@ pub enum AppError {
         "The server is attached to another object store than the one its database records; an operator must fix the storage configuration."
     )]
     StorageMismatch,
+    /// A delegated upload token's holder tried what its scope does not allow.
+    #[error("{0}")]
+    TokenScope(#[from] crate::domain::OutOfScope),
+    #[error(
+        "Upload tokens are disabled on this server: set upload_tokens.signing_key to enable them."
+    )]
+    UploadTokensDisabled,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -211,6 +218,12 @@ impl AppError {
                 "storage_mismatch",
                 "Wrong object store",
             ),
+            Self::TokenScope(_) => (S::FORBIDDEN, "token_scope", "Outside the token's scope"),
+            Self::UploadTokensDisabled => (
+                S::FORBIDDEN,
+                "upload_tokens_disabled",
+                "Upload tokens disabled",
+            ),
             Self::Internal(_) => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -352,6 +365,16 @@ mod tests {
                 "database_unavailable",
             ),
             (AppError::StorageMismatch, 503, "storage_mismatch"),
+            (
+                AppError::TokenScope(crate::domain::OutOfScope("x".into())),
+                403,
+                "token_scope",
+            ),
+            (
+                AppError::UploadTokensDisabled,
+                403,
+                "upload_tokens_disabled",
+            ),
             (
                 AppError::Internal(anyhow::anyhow!("boom")),
                 500,

@@ -14,6 +14,7 @@ use salvo::{Server, Service};
 use url::Url;
 
 use crate::auth::Authenticator;
+use crate::auth::upload_token::UploadTokens;
 use crate::config::{Settings, parse_network};
 use crate::db::{self, AssetRepository};
 use crate::http;
@@ -107,6 +108,11 @@ impl Application {
             .collect();
         let state = AppState {
             auth: Arc::new(auth),
+            upload_tokens: UploadTokens::from_settings(
+                &settings.upload_tokens,
+                settings.is_development(),
+            )
+            .map(Arc::new),
             rate_limits,
             trusted_proxies: Arc::new(trusted_proxies),
             assets: AssetRepository::new(pool.clone()).with_shared_connections(shared_connections),

@@ -6,6 +6,7 @@ use ipnet::IpNet;
 use salvo::Depot;
 
 use crate::auth::Authenticator;
+use crate::auth::upload_token::UploadTokens;
 use crate::config::Settings;
 use crate::db::{AssetRepository, PgPool};
 use crate::error::AppError;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub store: Arc<StoreGuard>,
     /// Verifies the credentials of `/api` requests.
     pub auth: Arc<Authenticator>,
+    /// Mints and verifies delegated upload tokens; `None` when they are disabled.
+    pub upload_tokens: Option<Arc<UploadTokens>>,
     /// Rate limits per route group, when enabled.
     pub rate_limits: Option<Arc<RateLimits>>,
     /// Proxies whose `X-Forwarded-For` is believed (`server.trusted_proxies`).

@@ -6,6 +6,7 @@
 
 pub mod api_key;
 pub mod jwt;
+pub mod upload_token;
 
 use salvo::http::HeaderMap;
 
@@ -81,7 +82,8 @@ impl Authenticator {
     }
 }
 
-fn strip_bearer(value: &str) -> Option<&str> {
+/// The token of an `Authorization: Bearer <token>` header value.
+pub fn strip_bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

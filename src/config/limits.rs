@@ -53,6 +53,39 @@ pub struct OwnerLimits {
     pub max_total_bytes: Option<u64>,
 }
 
+/// Whether `content_type` (its essence, parameters ignored) matches one of `patterns`: exact
+/// media types, `type/*` wildcards, or `*/*`.
+pub fn content_type_matches(patterns: &[String], content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let (kind, _) = essence.split_once('/').unwrap_or((&essence, ""));
+    patterns.iter().any(|pattern| {
+        let pattern = pattern.trim().to_ascii_lowercase();
+        pattern == "*/*"
+            || pattern == essence
+            || pattern
+                .strip_suffix("/*")
+                .is_some_and(|prefix| prefix == kind)
+    })
+}
+
+/// Whether `pattern` is a media type or a wildcard such as `image/*` or `*/*`.
+pub fn is_content_type_pattern(pattern: &str) -> bool {
+    let concrete = crate::domain::ContentType::parse(pattern).is_ok();
+    let wildcard = pattern == "*/*"
+        || pattern.strip_suffix("/*").is_some_and(|kind| {
+            !kind.is_empty()
+                && kind
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+        });
+    concrete || wildcard
+}
+
 /// The limits that apply to one owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -101,21 +134,7 @@ impl UploadSettings {
 
     /// Whether `content_type` (its essence, parameters ignored) matches an allowed pattern.
     pub fn allows_content_type(&self, content_type: &str) -> bool {
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        let (kind, _) = essence.split_once('/').unwrap_or((&essence, ""));
-        self.allowed_content_types.iter().any(|pattern| {
-            let pattern = pattern.trim().to_ascii_lowercase();
-            pattern == "*/*"
-                || pattern == essence
-                || pattern
-                    .strip_suffix("/*")
-                    .is_some_and(|prefix| prefix == kind)
-        })
+        content_type_matches(&self.allowed_content_types, content_type)
     }
 
     /// The part size for a file of `total` bytes: the preferred size, grown (in whole MiB) so

@@ -261,15 +261,7 @@ impl super::Settings {
             ));
         }
         for pattern in &uploads.allowed_content_types {
-            let concrete = crate::domain::ContentType::parse(pattern).is_ok();
-            let wildcard = pattern == "*/*"
-                || pattern.strip_suffix("/*").is_some_and(|kind| {
-                    !kind.is_empty()
-                        && kind
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-                });
-            if !concrete && !wildcard {
+            if !super::limits::is_content_type_pattern(pattern) {
                 return Err(ConfigError::invalid(
                     "uploads.allowed_content_types",
                     format!("{pattern:?} is neither a media type nor a wildcard such as image/*"),

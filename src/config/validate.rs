@@ -90,6 +90,7 @@ impl Settings {
         )?;
         self.validate_security()?;
         self.lifecycle.validate()?;
+        self.upload_tokens.validate()?;
         if self.uploads.max_size == 0 {
             return Err(ConfigError::invalid(
                 "uploads.max_size",

@@ -16,12 +16,13 @@ use super::connection::TypedQueries;
 use super::shared::SharedConnections;
 use super::{DbError, PgConnection, PgConnectionManager, PgPool};
 use crate::domain::{
-    Asset, AssetId, AssetStatus, ContentType, MultipartUpload, ObjectKey, Owner, Sha256Checksum,
+    Asset, AssetId, AssetStatus, ContentType, MultipartUpload, ObjectKey, OutOfScope, Owner,
+    Sha256Checksum, UploadScope,
 };
 
 pub(super) const COLUMNS: &str = "id, owner, object_key, storage_key, bucket, status, content_type, \
     content_length, checksum_sha256, stored_size, created_at, upload_expires_at, completed_at, \
-    multipart_upload_id, part_size";
+    multipart_upload_id, part_size, upload_token_id";
 
 /// What a client declared when asking to upload.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct NewUpload {
     pub content_length: Option<u64>,
     pub checksum_sha256: Option<Sha256Checksum>,
     pub upload_expires_at: DateTime<Utc>,
+    /// The scope of the delegated upload token issuing it, if one is.
+    pub scope: Option<UploadScope>,
 }
 
 /// The result of [`AssetRepository::issue_upload`].
@@ -50,6 +53,8 @@ pub enum IssueOutcome {
     AlreadyComplete,
     /// The owner's quota does not allow this upload; nothing changed.
     QuotaExceeded(QuotaExceeded),
+    /// The upload token may not issue this upload (its other asset, or no uploads left).
+    OutOfScope(OutOfScope),
 }
 
 /// Per-owner quotas checked when an upload is issued.
@@ -123,15 +128,17 @@ impl AssetRepository {
 
     /// Creates a pending asset, or re-issues the owner's pending asset with the same key.
     ///
-    /// Without quotas this is one statement: concurrent requests for one new key yield exactly
-    /// one asset. With quotas, the owner's uploads are serialised by a transaction-scoped
-    /// advisory lock, so concurrent requests cannot overshoot a quota.
+    /// Without quotas or an upload token this is one statement: concurrent requests for one
+    /// new key yield exactly one asset. Otherwise the owner's uploads are serialised by a
+    /// transaction-scoped advisory lock, so concurrent requests cannot overshoot a quota or a
+    /// token's `max_uploads`.
     pub async fn issue_upload(
         &self,
         new: &NewUpload,
         quota: Quota,
     ) -> Result<IssueOutcome, DbError> {
-        if quota.max_pending_uploads.is_none() && quota.max_total_bytes.is_none() {
+        let unlimited = quota.max_pending_uploads.is_none() && quota.max_total_bytes.is_none();
+        if unlimited && new.scope.is_none() {
             return upsert(&*self.statement_connection().await?, new).await;
         }
         let mut conn = self.pool.get().await?;
@@ -141,6 +148,16 @@ impl AssetRepository {
             &[(&new.owner.as_str(), Type::TEXT)],
         )
         .await?;
+        if let Some(scope) = &new.scope
+            && let Some(refused) = count_token_upload(&tx, new, scope).await?
+        {
+            return Ok(refused);
+        }
+        if unlimited {
+            let outcome = upsert(&tx, new).await?;
+            tx.commit().await?;
+            return Ok(outcome);
+        }
         let usage = tx
             .query_typed_one(
                 "SELECT \
@@ -226,13 +243,67 @@ impl AssetRepository {
     }
 }
 
+/// For an upload through a delegated token: refuses a key held by an asset the token did not
+/// create, and counts a new upload against the token's `max_uploads` (a re-issue of its own
+/// pending asset is not counted). `None` when the upload may go ahead.
+async fn count_token_upload(
+    tx: &tokio_postgres::Transaction<'_>,
+    new: &NewUpload,
+    scope: &UploadScope,
+) -> Result<Option<IssueOutcome>, DbError> {
+    let existing = tx
+        .query_typed_opt(
+            "SELECT status, upload_token_id FROM assets WHERE owner = $1 AND object_key = $2",
+            &[
+                (&new.owner.as_str(), Type::TEXT),
+                (&new.object_key.as_str(), Type::TEXT),
+            ],
+        )
+        .await?;
+    if let Some(row) = existing {
+        let status: String = row.try_get("status")?;
+        let token: Option<uuid::Uuid> = row.try_get("upload_token_id")?;
+        return Ok(if status == AssetStatus::Complete.as_str() {
+            Some(IssueOutcome::AlreadyComplete)
+        } else if token != Some(scope.token_id) {
+            Some(IssueOutcome::OutOfScope(OutOfScope(
+                "this object_key belongs to an asset this upload token did not create".into(),
+            )))
+        } else {
+            None
+        });
+    }
+    let Some(max) = scope.max_uploads else {
+        return Ok(None);
+    };
+    let max = i32::try_from(max).unwrap_or(i32::MAX);
+    let counted = tx
+        .query_typed_opt(
+            "INSERT INTO upload_token_usage (token_id, issued, expires_at) VALUES ($1, 1, $3) \
+             ON CONFLICT (token_id) DO UPDATE SET issued = upload_token_usage.issued + 1 \
+             WHERE upload_token_usage.issued < $2 \
+             RETURNING issued",
+            &[
+                (&scope.token_id, Type::UUID),
+                (&max, Type::INT4),
+                (&scope.expires_at, Type::TIMESTAMPTZ),
+            ],
+        )
+        .await?;
+    Ok(counted.is_none().then(|| {
+        IssueOutcome::OutOfScope(OutOfScope(format!(
+            "this upload token's {max} upload(s) are used up"
+        )))
+    }))
+}
+
 /// The insert-or-re-issue statement.
 async fn upsert(client: &impl TypedQueries, new: &NewUpload) -> Result<IssueOutcome, DbError> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type, \
-             content_length, checksum_sha256, upload_expires_at) \
-         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9) \
+             content_length, checksum_sha256, upload_expires_at, upload_token_id) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10) \
          ON CONFLICT (owner, object_key) DO UPDATE SET \
              content_type = EXCLUDED.content_type, \
              content_length = EXCLUDED.content_length, \
@@ -243,7 +314,8 @@ async fn upsert(client: &impl TypedQueries, new: &NewUpload) -> Result<IssueOutc
         )
     });
     let content_length = new.content_length.map(to_i64);
-    let params: [(&(dyn ToSql + Sync), Type); 9] = [
+    let token = new.scope.as_ref().map(|scope| scope.token_id);
+    let params: [(&(dyn ToSql + Sync), Type); 10] = [
         (&new.id.as_uuid(), Type::UUID),
         (&new.owner.as_str(), Type::TEXT),
         (&new.object_key.as_str(), Type::TEXT),
@@ -259,6 +331,7 @@ async fn upsert(client: &impl TypedQueries, new: &NewUpload) -> Result<IssueOutc
             Type::TEXT,
         ),
         (&new.upload_expires_at, Type::TIMESTAMPTZ),
+        (&token, Type::UUID),
     ];
     let Some(row) = client.query_typed_opt(&SQL, &params).await? else {
         return Ok(IssueOutcome::AlreadyComplete);
@@ -347,5 +420,6 @@ pub(super) fn asset_from_row(row: &Row) -> Result<Asset, DbError> {
             }),
             _ => None,
         },
+        upload_token: row.try_get("upload_token_id")?,
     })
 }

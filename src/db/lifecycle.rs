@@ -21,6 +21,8 @@ pub struct AssetFilter {
     pub prefix: Option<String>,
     /// Only assets after this one (the previous page's last).
     pub after: Option<AssetId>,
+    /// Only assets created through this delegated upload token.
+    pub upload_token: Option<uuid::Uuid>,
 }
 
 impl AssetRepository {
@@ -36,6 +38,7 @@ impl AssetRepository {
              WHERE owner = $1 AND ($2::uuid IS NULL OR id > $2) \
                AND ($3::text IS NULL OR status = $3) \
                AND ($4::text IS NULL OR starts_with(object_key, $4)) \
+               AND ($6::uuid IS NULL OR upload_token_id = $6) \
              ORDER BY id LIMIT $5"
         );
         let after = filter.after.map(|id| id.as_uuid());
@@ -50,6 +53,7 @@ impl AssetRepository {
                     (&status, Type::TEXT),
                     (&filter.prefix, Type::TEXT),
                     (&i64::from(limit), Type::INT8),
+                    (&filter.upload_token, Type::UUID),
                 ],
             )
             .await?;
@@ -111,6 +115,12 @@ impl AssetRepository {
             .iter()
             .map(asset_from_row)
             .collect::<Result<Vec<_>, _>>()?;
+        // Counters of upload tokens that expired: no request can present them any more.
+        tx.query_typed(
+            "DELETE FROM upload_token_usage WHERE expires_at < now() - make_interval(secs => $1)",
+            &[(&grace.as_secs_f64(), Type::FLOAT8)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(assets))
     }

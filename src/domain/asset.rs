@@ -98,6 +98,8 @@ pub struct Asset {
     pub completed_at: Option<DateTime<Utc>>,
     /// Set while the bytes are uploaded in parts.
     pub multipart: Option<MultipartUpload>,
+    /// The delegated upload token that created the asset, if one did.
+    pub upload_token: Option<Uuid>,
 }
 
 /// A multipart upload in progress: the storage service's id for it and the size of each part

@@ -6,12 +6,14 @@ mod checksum;
 mod content_type;
 mod object_key;
 mod owner;
+mod upload_scope;
 
 pub use asset::{Asset, AssetId, AssetStatus, MultipartUpload, storage_key};
 pub use checksum::Sha256Checksum;
 pub use content_type::ContentType;
-pub use object_key::{MAX_OBJECT_KEY_BYTES, ObjectKey};
+pub use object_key::{MAX_OBJECT_KEY_BYTES, ObjectKey, parse_key_prefix};
 pub use owner::Owner;
+pub use upload_scope::{OutOfScope, UploadScope};
 
 /// A value that failed to parse: which field, and why, in words a client can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

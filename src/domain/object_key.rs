@@ -53,6 +53,23 @@ impl ObjectKey {
     }
 }
 
+/// A prefix that object keys can start with (for listings and upload-token scopes): at most
+/// 1024 bytes, no control characters (Postgres refuses a NUL in text), no backslash, no
+/// leading `/`: a prefix no key could start with is a mistake worth naming. `field` names it.
+pub fn parse_key_prefix(field: &str, prefix: String) -> Result<String, ValidationError> {
+    let fail = |reason: &str| Err(ValidationError::new(field, reason));
+    if prefix.len() > MAX_OBJECT_KEY_BYTES {
+        return fail("must be at most 1024 bytes");
+    }
+    if prefix.chars().any(char::is_control) {
+        return fail("must not contain control characters");
+    }
+    if prefix.contains('\\') || prefix.starts_with('/') {
+        return fail("must not contain a backslash or start with '/'");
+    }
+    Ok(prefix)
+}
+
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -81,11 +81,7 @@ pub async fn presign_access(
     let access = &state.settings.access;
     let expires_in = expiry(expires_in, access.default_expires_in, access.max_expires_in)?;
 
-    let asset = state
-        .assets
-        .find(&owner, id)
-        .await?
-        .ok_or(AppError::AssetNotFound(id))?;
+    let asset = super::find_owned(&state, depot, &owner, id).await?;
     if asset.status != AssetStatus::Complete {
         return Err(AppError::AssetNotComplete);
     }

@@ -112,7 +112,7 @@ pub async fn list_assets(
     let prefix = req
         .query::<String>("prefix")
         .filter(|p| !p.is_empty())
-        .map(check_prefix)
+        .map(|prefix| crate::domain::parse_key_prefix("prefix", prefix))
         .transpose()?;
     let limit = match req.query::<String>("limit") {
         None => DEFAULT_LIMIT,
@@ -124,10 +124,12 @@ pub async fn list_assets(
                 ValidationError::new("limit", format!("must be between 1 and {MAX_LIMIT}"))
             })?,
     };
+    // A delegated upload token lists only the assets it created.
     let mut filter = AssetFilter {
         status,
         prefix,
         after: None,
+        upload_token: super::scope_of(depot).map(|scope| scope.token_id),
     };
     if let Some(cursor) = req.query::<String>("cursor") {
         filter.after = Some(Cursor::decode(&cursor, &filter)?);
@@ -163,11 +165,7 @@ pub async fn get_asset(req: &mut Request, depot: &mut Depot) -> Result<Json<Asse
     let state = AppState::from_depot(depot)?.clone();
     let owner = owner_of(depot)?;
     let id = path_id(req)?;
-    let asset = state
-        .assets
-        .find(&owner, id)
-        .await?
-        .ok_or(AppError::AssetNotFound(id))?;
+    let asset = super::find_owned(&state, depot, &owner, id).await?;
     Ok(Json(AssetInfo::from(&asset)))
 }
 
@@ -198,11 +196,10 @@ pub async fn delete_asset(
     let state = AppState::from_depot(depot)?.clone();
     let owner = owner_of(depot)?;
     let id = path_id(req)?;
-    let asset = state
-        .assets
-        .find(&owner, id)
-        .await?
-        .ok_or(AppError::AssetNotFound(id))?;
+    let asset = super::find_owned(&state, depot, &owner, id).await?;
+    if let Some(scope) = super::scope_of(depot) {
+        scope.check_abort(&asset)?;
+    }
     if let (Some(upload), Some(storage)) = (&asset.multipart, state.storage.multipart()) {
         storage.abort(&asset.storage_key, &upload.upload_id).await?;
     }
@@ -216,27 +213,6 @@ pub async fn delete_asset(
     tracing::info!(asset_id = %id, "asset deleted");
     res.status_code(StatusCode::NO_CONTENT);
     Ok(())
-}
-
-/// A `prefix` that some object key could start with: no more bytes than a key, no control
-/// characters (Postgres refuses a NUL in text; an object key can hold none anyway).
-fn check_prefix(prefix: String) -> Result<String, ValidationError> {
-    if prefix.len() > crate::domain::MAX_OBJECT_KEY_BYTES {
-        return Err(ValidationError::new(
-            "prefix",
-            format!(
-                "must be at most {} bytes",
-                crate::domain::MAX_OBJECT_KEY_BYTES
-            ),
-        ));
-    }
-    if prefix.chars().any(char::is_control) {
-        return Err(ValidationError::new(
-            "prefix",
-            "must not contain control characters",
-        ));
-    }
-    Ok(prefix)
 }
 
 fn path_id(req: &Request) -> Result<AssetId, ValidationError> {
@@ -300,7 +276,7 @@ mod tests {
         let filter = AssetFilter {
             status: Some(AssetStatus::Pending),
             prefix: Some("a/".into()),
-            after: None,
+            ..AssetFilter::default()
         };
         let cursor = Cursor::encode(id, &filter);
         assert_eq!(Cursor::decode(&cursor, &filter).unwrap(), id);

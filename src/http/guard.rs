@@ -4,12 +4,14 @@
 use std::net::IpAddr;
 
 use salvo::http::StatusCode;
-use salvo::http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use salvo::http::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait};
 
 use super::client_ip::client_ip;
 use super::rate_limit::{RouteGroup, Verdict};
-use crate::auth::Authenticator;
+use crate::auth::upload_token::is_upload_token;
+use crate::auth::{AuthError, Authenticator};
+use crate::domain::{Owner, UploadScope};
 use crate::error::{AppError, ProblemDetails};
 use crate::state::AppState;
 
@@ -33,13 +35,15 @@ impl Handler for Guard {
             }
         };
         let ip = client_ip(req, &state.trusted_proxies);
-        let outcome = state.auth.authenticate(req.headers());
+        let (outcome, scope) = authenticate(&state, req);
         // Anonymous callers share one owner, so they are told apart (and limited) by address,
         // as are callers whose credentials failed.
         let bucket = match (&outcome, state.auth.as_ref()) {
+            (Ok(owner), _) if *owner == Owner::anonymous() => ip_bucket(ip),
             (Ok(owner), Authenticator::Jwt(_) | Authenticator::ApiKey(_)) => {
                 format!("owner:{owner}")
             }
+            (Ok(owner), Authenticator::Anonymous) if scope.is_some() => format!("owner:{owner}"),
             _ => ip_bucket(ip),
         };
         if let Some(limits) = &state.rate_limits {
@@ -68,6 +72,9 @@ impl Handler for Guard {
         match outcome {
             Ok(owner) => {
                 depot.insert_typed(owner);
+                if let Some(scope) = scope {
+                    depot.insert_typed(scope);
+                }
             }
             Err(error) => {
                 if let Some(challenge) = state.auth.challenge(&error)
@@ -79,6 +86,33 @@ impl Handler for Guard {
                 ctrl.skip_rest();
             }
         }
+    }
+}
+
+/// The caller's owner, and the scope of its delegated upload token when it sent one: a bearer
+/// token typed as an upload token is verified as one in every `auth.mode` (and never falls
+/// back to the mode's own checks), anything else by the mode.
+fn authenticate(
+    state: &AppState,
+    req: &Request,
+) -> (Result<Owner, AuthError>, Option<UploadScope>) {
+    let bearer = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(crate::auth::strip_bearer)
+        .filter(|token| is_upload_token(token));
+    let Some(token) = bearer else {
+        return (state.auth.authenticate(req.headers()), None);
+    };
+    match state
+        .upload_tokens
+        .as_deref()
+        .map(|tokens| tokens.verify(token))
+    {
+        Some(Ok((owner, scope))) => (Ok(owner), Some(scope)),
+        Some(Err(error)) => (Err(error), None),
+        None => (Err(AuthError::Invalid), None),
     }
 }
 

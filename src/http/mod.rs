@@ -12,6 +12,7 @@ mod middleware;
 mod parts;
 pub mod rate_limit;
 mod status;
+mod upload_tokens;
 mod uploads;
 
 use std::time::Duration;
@@ -26,7 +27,7 @@ use salvo::oapi::swagger_ui::SwaggerUi;
 use salvo::{Depot, Router, Service};
 
 use crate::config::CorsSettings;
-use crate::domain::{Owner, ValidationError};
+use crate::domain::{Asset, AssetId, Owner, UploadScope, ValidationError};
 use crate::error::AppError;
 use crate::state::AppState;
 use guard::Guard;
@@ -40,6 +41,11 @@ pub fn service(state: AppState) -> Service {
                 .hoop(Guard(RouteGroup::Issue))
                 .post(uploads::presign_upload)
                 .push(Router::with_path("{asset_id}/parts").post(parts::sign_parts)),
+        )
+        .push(
+            Router::with_path("upload-tokens")
+                .hoop(Guard(RouteGroup::Issue))
+                .post(upload_tokens::create_upload_token),
         )
         .push(
             Router::with_path("status")
@@ -196,6 +202,30 @@ fn owner_of(depot: &Depot) -> Result<Owner, AppError> {
         .get_typed::<Owner>()
         .cloned()
         .map_err(|_| AppError::Internal(anyhow::anyhow!("no owner was set for the request")))
+}
+
+/// The owner's asset `id`, if the request may use it: a request with a delegated upload token
+/// may use only the assets that token created (403 `token_scope` for the owner's others).
+async fn find_owned(
+    state: &AppState,
+    depot: &Depot,
+    owner: &Owner,
+    id: AssetId,
+) -> Result<Asset, AppError> {
+    let asset = state
+        .assets
+        .find(owner, id)
+        .await?
+        .ok_or(AppError::AssetNotFound(id))?;
+    if let Some(scope) = scope_of(depot) {
+        scope.check_asset(&asset)?;
+    }
+    Ok(asset)
+}
+
+/// The scope of the delegated upload token the request came with, if any.
+fn scope_of(depot: &Depot) -> Option<&UploadScope> {
+    depot.get_typed::<UploadScope>().ok()
 }
 
 /// A requested URL lifetime, checked against the configured bounds.

@@ -189,11 +189,7 @@ pub async fn sign_parts(
         uploads.max_expires_in,
     )?;
 
-    let asset = state
-        .assets
-        .find(&owner, id)
-        .await?
-        .ok_or(AppError::AssetNotFound(id))?;
+    let asset = super::find_owned(&state, depot, &owner, id).await?;
     if asset.status == AssetStatus::Complete {
         return Err(AppError::UploadAlreadyComplete);
     }

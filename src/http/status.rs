@@ -75,11 +75,7 @@ pub async fn mark_status(
     let id = AssetId::parse(&body.asset_id)?;
     let requested: AssetStatus = body.uploaded_status.parse()?;
 
-    let asset = state
-        .assets
-        .find(&owner, id)
-        .await?
-        .ok_or(AppError::AssetNotFound(id))?;
+    let asset = super::find_owned(&state, depot, &owner, id).await?;
     let status = match (requested, asset.status) {
         (AssetStatus::Pending, AssetStatus::Complete) => {
             return Err(AppError::CompletionIrreversible);

@@ -207,7 +207,7 @@ fn decide_multipart(
         (status_code = 409, description = "The asset with this key is already complete (`upload_already_complete`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 413, description = "`content_length` exceeds `uploads.max_size` (`upload_too_large`) or the body exceeds 64 KiB (`body_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 415, description = "The body is not `application/json` (`unsupported_media_type`), or `content_type` is not allowed (`content_type_not_allowed`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 403, description = "A quota would be exceeded (`quota_exceeded`); `quota` says which", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 403, description = "A quota would be exceeded (`quota_exceeded`; `quota` says which), or the upload is outside the delegated token's scope (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database or storage unavailable", content_type = "application/problem+json", body = ProblemDetails),
@@ -220,12 +220,22 @@ pub async fn presign_upload(
 ) -> Result<(), AppError> {
     let state = AppState::from_depot(depot)?.clone();
     let owner = owner_of(depot)?;
-    let limits = state.settings.uploads.limits_for(&owner);
+    let scope = super::scope_of(depot).cloned();
+    let mut limits = state.settings.uploads.limits_for(&owner);
     let upload = read_json::<UploadRequest>(req).await?.validate(
         &state.settings,
         &limits,
         state.storage.multipart().is_some(),
     )?;
+    if let Some(scope) = &scope {
+        scope.check_upload(
+            &upload.object_key,
+            upload.content_type.as_ref(),
+            upload.content_length,
+        )?;
+        // Storage caps an undeclared size (POST form) at the token's limit too.
+        limits.max_size = scope.max_size_within(limits.max_size);
+    }
 
     let id = AssetId::generate();
     let expires_at = super::now_plus(upload.expires_in);
@@ -244,6 +254,7 @@ pub async fn presign_upload(
         content_length: upload.content_length,
         checksum_sha256: upload.checksum_sha256,
         upload_expires_at: expires_at,
+        scope,
     };
     let quota = Quota {
         max_pending_uploads: limits.max_pending_uploads,
@@ -258,6 +269,7 @@ pub async fn presign_upload(
         IssueOutcome::Reissued(asset) => (asset, StatusCode::OK),
         IssueOutcome::AlreadyComplete => return Err(AppError::UploadAlreadyComplete),
         IssueOutcome::QuotaExceeded(exceeded) => return Err(AppError::QuotaExceeded(exceeded)),
+        IssueOutcome::OutOfScope(refusal) => return Err(AppError::TokenScope(refusal)),
     };
     let signed_info = if upload.multipart {
         SignedInfo {

@@ -26,4 +26,5 @@ mod status;
 mod store_identity;
 mod tls;
 mod upload;
+mod upload_tokens;
 mod upload_validation;

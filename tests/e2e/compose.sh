@@ -79,15 +79,19 @@ readme_example() {
     | awk '/^```bash/ { inside = 1; next } /^```/ { inside = 0 } inside'
 }
 
-# Runs README example $1 (a file in $work) twice, each run's output checked by grep -q $2.
+# Runs README example $1 (a file in $work) twice, each run's output checked by grep -q for
+# every further argument.
 run_twice() {
-  local name=$1 expect=$2
+  local name=$1 expect
+  shift
   [ -s "$work/$name.sh" ] || fail "found no $name example in README.md"
   for run in 1 2; do
     (cd "$work" && bash -euo pipefail "$name.sh" >"$name.$run.out" 2>&1) \
       || { cat "$work/$name.$run.out" >&2; fail "the README's $name example failed (run $run)"; }
-    grep -q "$expect" "$work/$name.$run.out" \
-      || { cat "$work/$name.$run.out" >&2; fail "the README's $name example did not print $expect (run $run)"; }
+    for expect in "$@"; do
+      grep -q "$expect" "$work/$name.$run.out" \
+        || { cat "$work/$name.$run.out" >&2; fail "the README's $name example did not print $expect (run $run)"; }
+    done
   done
 }
 
@@ -110,6 +114,10 @@ step "running the README's multipart example, twice"
 readme_example '^A worked example against the quickstart stack' '^The part size grows' >"$work/multipart.sh"
 echo 'rm -f big.bin' >>"$work/multipart.sh"
 run_twice multipart 'identical$'
+
+step "running the README's delegated upload token example, twice"
+readme_example '^### Delegated upload tokens' '^## Lifecycle of an asset' >"$work/upload_token.sh"
+run_twice upload_token '"uploaded_status":"complete"' '"code":"token_scope"'
 
 step "running the README's authentication examples, twice"
 readme_example '^Worked examples against the quickstart stack' '^And with an API key' >"$work/jwt.sh"

@@ -108,6 +108,22 @@ impl Caller<'_> {
         grant
     }
 
+    /// `GET` any API path.
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(self.app.client.get(self.app.url(path))).await
+    }
+
+    /// `DELETE` any API path.
+    pub async fn delete(&self, path: &str) -> Response {
+        self.send(self.app.client.delete(self.app.url(path))).await
+    }
+
+    /// `POST` a JSON body to any API path.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.send(self.app.client.post(self.app.url(path)).json(body))
+            .await
+    }
+
     async fn send(&self, request: RequestBuilder) -> Response {
         let request = self.headers.iter().fold(request, |request, (name, value)| {
             request.header(name, value)
