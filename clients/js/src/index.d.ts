@@ -173,7 +173,11 @@ export function resumeFingerprint(
   baseUrl: string,
 ): string;
 export function parseStorageError(text: string): { code: string; message: string } | null;
-export function reusableParts(plan: PlannedPart[], uploaded: StoredPart[]): Map<number, string>;
+export function reusableParts(
+  plan: PlannedPart[],
+  uploaded: StoredPart[] | undefined,
+  remembered?: Record<string, string>,
+): Map<number, string>;
 
 /** Byte progress over parallel requests, with a smoothed speed and an ETA. */
 export class ProgressTracker {

@@ -19,6 +19,8 @@ export function apiAs(server, token) {
   };
   return {
     asset: (id) => call('GET', `/api/assets/${id}`),
+    /** The first page of the owner's assets. */
+    list: () => call('GET', '/api/assets'),
     /** Signs `numbers` and lists the parts storage holds (`uploaded`). */
     parts: (id, numbers) => call('POST', `/api/upload/${id}/parts`, { part_numbers: numbers }),
     complete: (id) => call('PUT', '/api/status', { asset_id: id, uploaded_status: 'complete' }),
