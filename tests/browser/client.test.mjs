@@ -118,7 +118,9 @@ for (const backend of ['s3', 'local']) {
       assert.ok(new Set(progress.map((p) => p.loaded)).size > 4, 'progress moves within parts, not only between them');
       assert.ok(progress.some((p) => p.speed > 0 && p.eta !== null), 'speed and ETA are reported');
       assert.equal(asset.stored_size, file.size);
-      assertSameBytes(await apiAs(server(), alice).download(asset.asset_id), generateBytes(file.size, file.seed));
+      const bytes = generateBytes(file.size, file.seed);
+      assert.equal(asset.checksum_sha256, sha256Base64(bytes), 'the whole file was checked at completion');
+      assertSameBytes(await apiAs(server(), alice).download(asset.asset_id), bytes);
     });
 
     test('a storage request that fails is sent again, progress never going back', async (t) => {

@@ -1,7 +1,7 @@
 // The containers a test file needs: one Postgres and one S3 stand-in (MinIO or the offline
 // image), started with the docker CLI on random host ports and removed when the file ends.
 
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -20,9 +20,17 @@ async function docker(...args) {
   return stdout.trim();
 }
 
+/** Containers still running, removed at exit even when the test process is interrupted. */
+const running = new Set();
+process.once('exit', () => {
+  if (running.size) execFileSync('docker', ['rm', '-f', ...running], { stdio: 'ignore' });
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.once(signal, () => process.exit(130));
+
 async function startContainer(image, port, env, command) {
   const envArgs = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
   const id = await docker('run', '-d', '--rm', '-p', `127.0.0.1::${port}`, '--label', LABEL, ...envArgs, image, ...command);
+  running.add(id);
   const mapped = await docker('port', id, `${port}/tcp`);
   return { id, port: Number(mapped.split('\n')[0].split(':').pop()) };
 }
@@ -48,7 +56,11 @@ export async function startServices() {
     startContainer(MINIO_IMAGE, 9000, {}, ['server', '/data']),
   ]);
   const s3Endpoint = `http://127.0.0.1:${s3.port}`;
-  const stop = () => docker('rm', '-f', pg.id, s3.id).then(() => undefined, () => undefined);
+  const stop = async () => {
+    await docker('rm', '-f', pg.id, s3.id).catch(() => undefined);
+    running.delete(pg.id);
+    running.delete(s3.id);
+  };
   try {
     await Promise.all([
       // Over TCP, so the image's first, socket-only start during initialisation does not count.

@@ -2,7 +2,7 @@
 // test needs, its JSON log drained (and kept for failure messages).
 
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,6 +18,9 @@ export const UPLOADER_BIN = process.env.UPLOADER_BIN
   || path.resolve(repo, process.env.CARGO_TARGET_DIR || 'target', 'debug', 'cloud-asset-uploader');
 
 const START_TIMEOUT_MS = 60_000;
+/** Servers still running, stopped at exit even when the test process is interrupted. */
+const running = new Set();
+process.once('exit', () => running.forEach((child) => child.kill('SIGKILL')));
 /** Part size and multipart threshold: the smallest S3 allows, so a few MiB go in parts. */
 export const PART_SIZE = 5 * 1024 * 1024;
 /** Secret of the HS256 tokens the tests mint. */
@@ -61,6 +64,8 @@ export async function startUploader({ backend, databaseUrl, s3Endpoint, bucket, 
     UPLOADER_METRICS__ENABLED: 'false',
   };
   const child = spawn(UPLOADER_BIN, ['serve'], { cwd: workdir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   const logs = [];
   const listening = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the ${backend} server did not listen within ${START_TIMEOUT_MS} ms:\n${logs.join('\n')}`)), START_TIMEOUT_MS);
@@ -94,10 +99,12 @@ export async function startUploader({ backend, databaseUrl, s3Endpoint, bucket, 
     localRoot,
     logs,
     async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await rm(workdir, { recursive: true, force: true });
     },
   };
 }
