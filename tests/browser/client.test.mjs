@@ -61,12 +61,18 @@ for (const backend of ['s3', 'local']) {
       const issued = nextIssue(page);
 
       const { asset, error } = await page.evaluate((args) => window.harness.upload(args), {
-        baseUrl: server().url, token: alice, file, options: { objectKey: 'docs/small.bin' },
+        baseUrl: server().url,
+        token: alice,
+        file,
+        options: { objectKey: 'docs/small.bin' },
       });
 
       assert.equal(error, undefined, JSON.stringify(error));
       assert.equal((await issued).signed_info.method, 'PUT');
-      assert.deepEqual(storage.map((r) => r.method()), ['PUT']);
+      assert.deepEqual(
+        storage.map((r) => r.method()),
+        ['PUT'],
+      );
       const bytes = generateBytes(file.size, file.seed);
       assert.equal(asset.status, 'complete');
       assert.equal(asset.stored_size, file.size);
@@ -83,18 +89,30 @@ for (const backend of ['s3', 'local']) {
       const issued = nextIssue(page);
 
       const { asset, error } = await page.evaluate((args) => window.harness.upload(args), {
-        baseUrl: server().url, token: alice, file, options: { objectKey: 'docs/form.txt', declareSize: false },
+        baseUrl: server().url,
+        token: alice,
+        file,
+        options: { objectKey: 'docs/form.txt', declareSize: false },
       });
 
       assert.equal(error, undefined, JSON.stringify(error));
       uploadedByAlice.push(asset.asset_id);
       const method = (await issued).signed_info.method;
-      if (skipIfLocalLacks(t, server(), 'post-form', method === 'PUT', 'it signed a PUT for an undeclared size')) return;
+      if (
+        skipIfLocalLacks(t, server(), 'post-form', method === 'PUT', 'it signed a PUT for an undeclared size')
+      )
+        return;
       assert.equal(method, 'POST');
-      assert.deepEqual(storage.map((r) => r.method()), ['POST']);
+      assert.deepEqual(
+        storage.map((r) => r.method()),
+        ['POST'],
+      );
       assert.equal(asset.content_length, null, 'no size was declared');
       assert.equal(asset.stored_size, file.size);
-      assertSameBytes(await apiAs(server(), alice).download(asset.asset_id), generateBytes(file.size, file.seed));
+      assertSameBytes(
+        await apiAs(server(), alice).download(asset.asset_id),
+        generateBytes(file.size, file.seed),
+      );
     });
 
     test('a 16 MiB file goes up in 4 parts, progress rising to its size', async (t) => {
@@ -103,7 +121,10 @@ for (const backend of ['s3', 'local']) {
       const file = { seed: 3, size: 16 * MiB, name: 'video.bin', type: 'video/mp4' };
 
       const { asset, error, progress } = await page.evaluate((args) => window.harness.upload(args), {
-        baseUrl: server().url, token: alice, file, options: { objectKey: 'videos/video.bin', multipart: true, concurrency: 3 },
+        baseUrl: server().url,
+        token: alice,
+        file,
+        options: { objectKey: 'videos/video.bin', multipart: true, concurrency: 3 },
       });
 
       const unsupported = error?.code === 'multipart_not_supported';
@@ -111,12 +132,23 @@ for (const backend of ['s3', 'local']) {
       assert.equal(error, undefined, JSON.stringify(error));
       uploadedByAlice.push(asset.asset_id);
       const parts = storage.filter((r) => isPartRequest(r.url()));
-      assert.deepEqual(parts.map((r) => new URL(r.url()).searchParams.get('partNumber')).sort(), ['1', '2', '3', '4']);
+      assert.deepEqual(parts.map((r) => new URL(r.url()).searchParams.get('partNumber')).sort(), [
+        '1',
+        '2',
+        '3',
+        '4',
+      ]);
       assert.equal(parts.length, storage.length, 'nothing but parts went to storage');
       assert.ok(Math.ceil(file.size / PART_SIZE) === 4);
       assertProgressRisesTo(progress, file.size);
-      assert.ok(new Set(progress.map((p) => p.loaded)).size > 4, 'progress moves within parts, not only between them');
-      assert.ok(progress.some((p) => p.speed > 0 && p.eta !== null), 'speed and ETA are reported');
+      assert.ok(
+        new Set(progress.map((p) => p.loaded)).size > 4,
+        'progress moves within parts, not only between them',
+      );
+      assert.ok(
+        progress.some((p) => p.speed > 0 && p.eta !== null),
+        'speed and ETA are reported',
+      );
       assert.equal(asset.stored_size, file.size);
       const bytes = generateBytes(file.size, file.seed);
       assert.equal(asset.checksum_sha256, sha256Base64(bytes), 'the whole file was checked at completion');
@@ -132,34 +164,45 @@ for (const backend of ['s3', 'local']) {
       // a test intercepts, so how a failed attempt's bytes are discounted is unit-tested.)
       const failing = backend === 's3' ? '2' : null;
       let failed = false;
-      await page.route((url) => isStorageRequest(suite, server(), url.href), async (route) => {
-        const request = route.request();
-        const part = new URL(request.url()).searchParams.get('partNumber');
-        if (request.method() !== 'PUT' || part !== failing || failed) return route.continue();
-        failed = true;
-        await route.fetch();
-        return route.fulfill({
-          status: 503,
-          headers: {
-            'access-control-allow-origin': suite.pages.url,
-            'access-control-expose-headers': 'ETag, Retry-After',
-            'content-type': 'application/xml',
-            'retry-after': '0',
-          },
-          body: '<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>',
-        });
-      });
+      await page.route(
+        (url) => isStorageRequest(suite, server(), url.href),
+        async (route) => {
+          const request = route.request();
+          const part = new URL(request.url()).searchParams.get('partNumber');
+          if (request.method() !== 'PUT' || part !== failing || failed) return route.continue();
+          failed = true;
+          await route.fetch();
+          return route.fulfill({
+            status: 503,
+            headers: {
+              'access-control-allow-origin': suite.pages.url,
+              'access-control-expose-headers': 'ETag, Retry-After',
+              'content-type': 'application/xml',
+              'retry-after': '0',
+            },
+            body: '<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>',
+          });
+        },
+      );
 
       const { asset, error, progress } = await page.evaluate((args) => window.harness.upload(args), {
-        baseUrl: server().url, token: alice, file, options: { objectKey: 'videos/flaky.bin', concurrency: 2 },
+        baseUrl: server().url,
+        token: alice,
+        file,
+        options: { objectKey: 'videos/flaky.bin', concurrency: 2 },
       });
 
       assert.equal(error, undefined, JSON.stringify(error));
       assert.ok(failed, 'a request failed');
-      const puts = storage.filter((r) => r.method() === 'PUT').map((r) => new URL(r.url()).searchParams.get('partNumber'));
+      const puts = storage
+        .filter((r) => r.method() === 'PUT')
+        .map((r) => new URL(r.url()).searchParams.get('partNumber'));
       assert.deepEqual(puts.sort(), backend === 's3' ? ['1', '2', '2', '3'] : [null, null]);
       assertProgressRisesTo(progress, file.size);
-      assertSameBytes(await apiAs(server(), alice).download(asset.asset_id), generateBytes(file.size, file.seed));
+      assertSameBytes(
+        await apiAs(server(), alice).download(asset.asset_id),
+        generateBytes(file.size, file.seed),
+      );
       uploadedByAlice.push(asset.asset_id);
     });
 
@@ -169,38 +212,61 @@ for (const backend of ['s3', 'local']) {
       // S3 takes this size in parts: the first part is let through, the others are held, so
       // the cancel comes with bytes in storage and requests in flight. Locally the one PUT is held.
       let heldOne;
-      const held = new Promise((resolve) => { heldOne = resolve; });
-      await page.route((url) => isStorageRequest(suite, server(), url.href), (route) => {
-        const request = route.request();
-        const first = new URL(request.url()).searchParams.get('partNumber') === '1';
-        if (request.method() === 'OPTIONS' || first) return route.continue();
-        heldOne();
-        return undefined;
+      const held = new Promise((resolve) => {
+        heldOne = resolve;
       });
+      await page.route(
+        (url) => isStorageRequest(suite, server(), url.href),
+        (route) => {
+          const request = route.request();
+          const first = new URL(request.url()).searchParams.get('partNumber') === '1';
+          if (request.method() === 'OPTIONS' || first) return route.continue();
+          heldOne();
+          return undefined;
+        },
+      );
       const issued = nextIssue(page);
-      const firstPartStored = backend === 's3'
-        ? page.waitForResponse((r) => r.request().method() === 'PUT' && new URL(r.url()).searchParams.get('partNumber') === '1')
-        : Promise.resolve();
+      const firstPartStored =
+        backend === 's3'
+          ? page.waitForResponse(
+              (r) =>
+                r.request().method() === 'PUT' && new URL(r.url()).searchParams.get('partNumber') === '1',
+            )
+          : Promise.resolve();
 
       await page.evaluate((args) => window.harness.start('cancel', args), {
-        baseUrl: server().url, token: alice, file, options: { objectKey: 'videos/cancelled.bin', concurrency: 2 },
+        baseUrl: server().url,
+        token: alice,
+        file,
+        options: { objectKey: 'videos/cancelled.bin', concurrency: 2 },
       });
       const { asset_id: assetId, signed_info: signed } = await issued;
       await Promise.all([held, firstPartStored]);
       if (backend === 's3') {
         assert.equal(signed.method, 'MULTIPART');
-        assert.equal((await apiAs(server(), alice).parts(assetId, [1])).body.uploaded.length, 1, 'part 1 is stored');
+        assert.equal(
+          (await apiAs(server(), alice).parts(assetId, [1])).body.uploaded.length,
+          1,
+          'part 1 is stored',
+        );
       }
       await page.evaluate(() => window.harness.abort('cancel'));
       const { error } = await page.evaluate(() => window.harness.result('cancel'));
 
       assert.equal(error?.name, 'AbortError');
       assert.equal((await apiAs(server(), alice).asset(assetId)).status, 404, 'the pending asset is deleted');
-      const leftovers = backend === 's3'
-        ? (await suite.services.s3Files()).filter((f) => f.includes(signed.upload_id) || f.includes(assetId))
-        : await filesContaining(server().localRoot, assetId);
+      const leftovers =
+        backend === 's3'
+          ? (await suite.services.s3Files()).filter(
+              (f) => f.includes(signed.upload_id) || f.includes(assetId),
+            )
+          : await filesContaining(server().localRoot, assetId);
       assert.deepEqual(leftovers, [], 'nothing of the upload is left in storage');
-      assert.deepEqual(await page.evaluate(() => window.harness.resumeRecords()), [], 'no resume record is left');
+      assert.deepEqual(
+        await page.evaluate(() => window.harness.resumeRecords()),
+        [],
+        'no resume record is left',
+      );
     });
 
     test('bytes altered on the way are refused and never become complete', async (t) => {
@@ -208,19 +274,28 @@ for (const backend of ['s3', 'local']) {
       const file = { seed: 5, size: 64 * 1024, name: 'tampered.bin' };
       const altered = Buffer.from(generateBytes(file.size, file.seed));
       altered[1000] ^= 0xff;
-      await page.route((url) => isStorageRequest(suite, server(), url.href), (route) => (
-        route.request().method() === 'PUT' ? route.continue({ postData: altered }) : route.continue()
-      ));
+      await page.route(
+        (url) => isStorageRequest(suite, server(), url.href),
+        (route) =>
+          route.request().method() === 'PUT' ? route.continue({ postData: altered }) : route.continue(),
+      );
       const issued = nextIssue(page);
 
       const { error } = await page.evaluate((args) => window.harness.upload(args), {
-        baseUrl: server().url, token: alice, file, options: { objectKey: 'docs/tampered.bin' },
+        baseUrl: server().url,
+        token: alice,
+        file,
+        options: { objectKey: 'docs/tampered.bin' },
       });
 
       assert.equal(error?.isUploaderError, true, JSON.stringify(error));
       assert.equal(error.status, 400);
       // S3 answers its XML error; the local backend a problem with its own code.
-      assert.equal(error.code, backend === 's3' ? 'storage_rejected' : 'checksum_mismatch', JSON.stringify(error));
+      assert.equal(
+        error.code,
+        backend === 's3' ? 'storage_rejected' : 'checksum_mismatch',
+        JSON.stringify(error),
+      );
       const assetId = (await issued).asset_id;
       const completion = await apiAs(server(), alice).complete(assetId);
       assert.equal(completion.status, 409, JSON.stringify(completion.body));
@@ -234,15 +309,29 @@ for (const backend of ['s3', 'local']) {
       const [target] = uploadedByAlice;
       assert.ok(target, 'an earlier test uploaded an asset');
 
-      for (const [method, ...args] of [['get', target], ['access', target], ['delete', target]]) {
-        const { error } = await page.evaluate(([who, ...call]) => window.harness.call(who, ...call), [as(bob), method, ...args]);
+      for (const [method, ...args] of [
+        ['get', target],
+        ['access', target],
+        ['delete', target],
+      ]) {
+        const { error } = await page.evaluate(
+          ([who, ...call]) => window.harness.call(who, ...call),
+          [as(bob), method, ...args],
+        );
         assert.deepEqual([error?.status, error?.code], [404, 'asset_not_found'], `bob's ${method}`);
       }
       const bobs = await page.evaluate((who) => window.harness.call(who, 'list', {}), as(bob));
       assert.deepEqual(bobs.value, []);
 
-      const alices = await page.evaluate((who) => window.harness.call(who, 'list', { status: 'complete', limit: 1 }), as(alice));
-      assert.deepEqual(alices.value.map((a) => a.asset_id).sort(), [...uploadedByAlice].sort(), 'list() pages through every item');
+      const alices = await page.evaluate(
+        (who) => window.harness.call(who, 'list', { status: 'complete', limit: 1 }),
+        as(alice),
+      );
+      assert.deepEqual(
+        alices.value.map((a) => a.asset_id).sort(),
+        [...uploadedByAlice].sort(),
+        'list() pages through every item',
+      );
       assert.equal((await apiAs(server(), alice).asset(target)).status, 200, "bob's delete left it alone");
     });
   });

@@ -29,7 +29,8 @@ async function openUploadPage(t, fragment = '') {
   page.on('pageerror', (error) => problems.push(error.message));
   page.on('console', (message) => {
     // Failed API answers are shown on the page; refused scripts or CSP violations are bugs.
-    if (message.type() === 'error' && !/status of [45]\d\d/.test(message.text())) problems.push(message.text());
+    if (message.type() === 'error' && !/status of [45]\d\d/.test(message.text()))
+      problems.push(message.text());
   });
   t.after(async () => {
     await page.unrouteAll({ behavior: 'ignoreErrors' });
@@ -60,7 +61,11 @@ test('a person uploads two files, sees them complete and listed, downloads one a
   const page = await openUploadPage(t);
   await useToken(page, erin);
   // Text that looks like text, so that the browser shows it rather than downloading it.
-  const notes = Buffer.from(Buffer.from(generateBytes(110 * 1024, 21)).toString('base64').replace(/(.{76})/g, '$1\n'));
+  const notes = Buffer.from(
+    Buffer.from(generateBytes(110 * 1024, 21))
+      .toString('base64')
+      .replace(/(.{76})/g, '$1\n'),
+  );
   const movie = Buffer.from(generateBytes(11 * MiB, 22));
 
   await page.getByLabel('Choose files').setInputFiles([
@@ -68,7 +73,10 @@ test('a person uploads two files, sees them complete and listed, downloads one a
     { name: 'movie.bin', mimeType: 'application/octet-stream', buffer: movie },
   ]);
 
-  for (const [key, bytes] of [['notes.txt', notes], ['movie.bin', movie]]) {
+  for (const [key, bytes] of [
+    ['notes.txt', notes],
+    ['movie.bin', movie],
+  ]) {
     const row = uploadRow(page, key);
     await row.getByText('Uploaded').waitFor();
     const [value, max] = await row.locator('progress').evaluate((bar) => [bar.value, bar.max]);
@@ -84,7 +92,10 @@ test('a person uploads two files, sees them complete and listed, downloads one a
 
   // Following the link opens the download in a new tab, with the same bytes.
   const [download] = await Promise.all([
-    suite.context.waitForEvent('response', (r) => isStorageRequest(suite, server(), r.url()) && r.request().method() === 'GET'),
+    suite.context.waitForEvent(
+      'response',
+      (r) => isStorageRequest(suite, server(), r.url()) && r.request().method() === 'GET',
+    ),
     uploadRow(page, 'notes.txt').getByRole('link', { name: 'Download notes.txt' }).click(),
   ]);
   assertSameBytes(await download.body(), notes, 'the clicked download');
@@ -107,16 +118,25 @@ test('an upload cancelled from the keyboard leaves nothing behind, and Retry sen
   const video = Buffer.from(generateBytes(11 * MiB, 23));
   let heldOne;
   let release;
-  const held = new Promise((resolve) => { heldOne = resolve; });
-  const released = new Promise((resolve) => { release = resolve; });
-  await page.route((url) => isStorageRequest(suite, server(), url.href) && isPartRequest(url.href), async (route) => {
-    heldOne();
-    await released;
-    return route.abort().catch(() => {});
+  const held = new Promise((resolve) => {
+    heldOne = resolve;
   });
+  const released = new Promise((resolve) => {
+    release = resolve;
+  });
+  await page.route(
+    (url) => isStorageRequest(suite, server(), url.href) && isPartRequest(url.href),
+    async (route) => {
+      heldOne();
+      await released;
+      return route.abort().catch(() => {});
+    },
+  );
   const issued = nextIssue(page);
 
-  await page.getByLabel('Choose files').setInputFiles([{ name: 'clip.bin', mimeType: 'video/mp4', buffer: video }]);
+  await page
+    .getByLabel('Choose files')
+    .setInputFiles([{ name: 'clip.bin', mimeType: 'video/mp4', buffer: video }]);
   const row = uploadRow(page, 'clip.bin');
   await held;
   await row.getByRole('button', { name: 'Cancel clip.bin' }).focus();
@@ -124,7 +144,11 @@ test('an upload cancelled from the keyboard leaves nothing behind, and Retry sen
   await row.getByText('Cancelled').waitFor();
 
   const first = await issued;
-  assert.equal((await apiAs(server(), grace).asset(first.asset_id)).status, 404, 'the cancelled asset is deleted');
+  assert.equal(
+    (await apiAs(server(), grace).asset(first.asset_id)).status,
+    404,
+    'the cancelled asset is deleted',
+  );
   assert.deepEqual(await page.evaluate(() => Object.keys(localStorage)), [], 'no resume record is kept');
 
   release();
@@ -146,15 +170,29 @@ test('a delegated token in the link is used, kept for the tab only, and never se
 
   await page.getByText('Using the upload token from the link').waitFor();
   assert.equal(new URL(page.url()).hash, '', 'the token left the address bar');
-  assert.match(await page.evaluate(() => sessionStorage.getItem('cloud-asset-uploader:credentials')), /"source":"link"/);
-  const sentWith = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/upload');
+  assert.match(
+    await page.evaluate(() => sessionStorage.getItem('cloud-asset-uploader:credentials')),
+    /"source":"link"/,
+  );
+  const sentWith = page.waitForRequest(
+    (r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/upload',
+  );
   await page.getByLabel('Key prefix').fill('shared/');
-  await page.getByLabel('Choose files').setInputFiles([{ name: 'hello.txt', mimeType: 'text/plain', buffer: Buffer.from('hello\n') }]);
+  await page
+    .getByLabel('Choose files')
+    .setInputFiles([{ name: 'hello.txt', mimeType: 'text/plain', buffer: Buffer.from('hello\n') }]);
   await uploadRow(page, 'shared/hello.txt').getByText('Uploaded').waitFor();
 
   assert.equal((await sentWith).headers().authorization, `Bearer ${heidi}`);
-  assert.equal((await apiAs(server(), heidi).list()).body.items[0]?.object_key, 'shared/hello.txt', "the asset is the token owner's");
-  assert.ok(urls.every((url) => !url.includes(heidi.split('.')[2])), 'no URL carried the token');
+  assert.equal(
+    (await apiAs(server(), heidi).list()).body.items[0]?.object_key,
+    'shared/hello.txt',
+    "the asset is the token owner's",
+  );
+  assert.ok(
+    urls.every((url) => !url.includes(heidi.split('.')[2])),
+    'no URL carried the token',
+  );
   assert.deepEqual(await page.evaluate(() => Object.values(localStorage)), [], 'nothing in localStorage');
 });
 

@@ -61,15 +61,22 @@ function recordApiCalls(page, server) {
 async function uploadPartOneThenStall(page, server, args) {
   let heldOne;
   let release;
-  const held = new Promise((resolve) => { heldOne = resolve; });
-  const released = new Promise((resolve) => { release = resolve; });
-  await page.route((url) => isStorageRequest(suite, server, url.href) && isPartRequest(url.href), async (route) => {
-    if (new URL(route.request().url()).searchParams.get('partNumber') === '1') return route.continue();
-    heldOne();
-    await released;
-    // The page that sent it is gone by now; this only makes sure it never goes through.
-    return route.abort().catch(() => {});
+  const held = new Promise((resolve) => {
+    heldOne = resolve;
   });
+  const released = new Promise((resolve) => {
+    release = resolve;
+  });
+  await page.route(
+    (url) => isStorageRequest(suite, server, url.href) && isPartRequest(url.href),
+    async (route) => {
+      if (new URL(route.request().url()).searchParams.get('partNumber') === '1') return route.continue();
+      heldOne();
+      await released;
+      // The page that sent it is gone by now; this only makes sure it never goes through.
+      return route.abort().catch(() => {});
+    },
+  );
   const issued = nextIssue(page);
   await page.evaluate((a) => window.harness.start('first', a), args);
   const stalled = held.then(() => page.waitForFunction(() => window.harness.resumeRecords()[0]?.etags?.[1]));
@@ -87,7 +94,12 @@ async function uploadPartOneThenStall(page, server, args) {
 
 /** Skips when the local backend refuses multipart uploads, as it does today. */
 function skipWithoutMultipart(t, server, refusal) {
-  if (server.backend !== 'local' || !LOCAL_LACKS.has('multipart') || refusal?.code !== 'multipart_not_supported') return false;
+  if (
+    server.backend !== 'local' ||
+    !LOCAL_LACKS.has('multipart') ||
+    refusal?.code !== 'multipart_not_supported'
+  )
+    return false;
   t.skip(`the local backend has no multipart yet: it answered ${refusal.code}`);
   return true;
 }
@@ -99,14 +111,23 @@ for (const backend of ['s3', 'local']) {
     test('after a reload, the same file continues its upload with only the missing parts', async (t) => {
       const page = await harnessPage(t, server());
       const file = { seed: 11, size: 16 * MiB, name: 'resumed.bin', lastModified: 1_700_000_000_000 };
-      const args = { baseUrl: server().url, token: carol, file, options: { objectKey: 'videos/resumed.bin', multipart: true, concurrency: 2 } };
+      const args = {
+        baseUrl: server().url,
+        token: carol,
+        file,
+        options: { objectKey: 'videos/resumed.bin', multipart: true, concurrency: 2 },
+      };
       const { issued, reload, refusal } = await uploadPartOneThenStall(page, server(), args);
       if (skipWithoutMultipart(t, server(), refusal)) return;
       assert.equal(refusal, undefined, JSON.stringify(refusal));
 
       await reload();
       const listing = await apiAs(server(), carol).parts(issued.asset_id, [1]);
-      assert.deepEqual(listing.body.uploaded.map((p) => p.part_number), [1], 'storage holds part 1 only');
+      assert.deepEqual(
+        listing.body.uploaded.map((p) => p.part_number),
+        [1],
+        'storage holds part 1 only',
+      );
       const parts = recordPartUploads(page, server());
       const calls = recordApiCalls(page, server());
       const { asset, error } = await page.evaluate((a) => window.harness.upload(a), args);
@@ -115,15 +136,30 @@ for (const backend of ['s3', 'local']) {
       assert.equal(asset.asset_id, issued.asset_id, 'the same asset was continued');
       assert.deepEqual(parts.sort(), ['2', '3', '4'], 'only the missing parts were sent');
       assert.ok(!calls.includes('POST /api/upload'), `no new upload was started: ${calls}`);
-      assert.ok(calls.includes(`POST /api/upload/${issued.asset_id}/parts`), 'storage was asked what it holds');
-      assert.deepEqual(await page.evaluate(() => window.harness.resumeRecords()), [], 'the record is cleared');
-      assertSameBytes(await apiAs(server(), carol).download(asset.asset_id), generateBytes(file.size, file.seed));
+      assert.ok(
+        calls.includes(`POST /api/upload/${issued.asset_id}/parts`),
+        'storage was asked what it holds',
+      );
+      assert.deepEqual(
+        await page.evaluate(() => window.harness.resumeRecords()),
+        [],
+        'the record is cleared',
+      );
+      assertSameBytes(
+        await apiAs(server(), carol).download(asset.asset_id),
+        generateBytes(file.size, file.seed),
+      );
     });
 
     test('a remembered upload whose asset is gone starts afresh', async (t) => {
       const page = await harnessPage(t, server());
       const file = { seed: 12, size: 11 * MiB, name: 'restarted.bin', lastModified: 1_700_000_000_000 };
-      const args = { baseUrl: server().url, token: carol, file, options: { objectKey: 'videos/restarted.bin', multipart: true } };
+      const args = {
+        baseUrl: server().url,
+        token: carol,
+        file,
+        options: { objectKey: 'videos/restarted.bin', multipart: true },
+      };
       const { issued, reload, refusal } = await uploadPartOneThenStall(page, server(), args);
       if (skipWithoutMultipart(t, server(), refusal)) return;
       assert.equal(refusal, undefined, JSON.stringify(refusal));
@@ -138,7 +174,10 @@ for (const backend of ['s3', 'local']) {
       assert.notEqual((await reissued).asset_id, issued.asset_id, 'a new asset');
       assert.equal(asset.asset_id, (await reissued).asset_id);
       assert.deepEqual(parts.sort(), ['1', '2', '3'], 'every part was sent');
-      assertSameBytes(await apiAs(server(), carol).download(asset.asset_id), generateBytes(file.size, file.seed));
+      assertSameBytes(
+        await apiAs(server(), carol).download(asset.asset_id),
+        generateBytes(file.size, file.seed),
+      );
     });
   });
 }

@@ -37,12 +37,15 @@ if (credentials) sessionStorage.setItem(CREDENTIALS_KEY, JSON.stringify(credenti
 function describeCredentials() {
   const status = $('#credentials-status');
   if (!credentials) status.textContent = 'No credentials: requests go without any. Kept for this tab only.';
-  else if (credentials.source === 'link') status.textContent = 'Using the upload token from the link, for this tab only.';
-  else status.textContent = `Using your ${credentials.kind === 'apiKey' ? 'API key' : 'bearer token'}, for this tab only.`;
+  else if (credentials.source === 'link')
+    status.textContent = 'Using the upload token from the link, for this tab only.';
+  else
+    status.textContent = `Using your ${credentials.kind === 'apiKey' ? 'API key' : 'bearer token'}, for this tab only.`;
 }
 
 function client() {
-  if (credentials?.kind === 'apiKey') return new UploaderClient({ baseUrl: apiBase, apiKey: credentials.secret });
+  if (credentials?.kind === 'apiKey')
+    return new UploaderClient({ baseUrl: apiBase, apiKey: credentials.secret });
   return new UploaderClient({ baseUrl: apiBase, token: credentials?.secret });
 }
 
@@ -171,12 +174,20 @@ function startUpload(file) {
       setState(row, 'Uploaded', 'complete');
       announce(`${key} uploaded`);
       const link = $('.download', row);
-      downloadLink(link, asset.asset_id, await client().access(asset.asset_id, { expiresIn: DOWNLOAD_LINK_SECONDS }));
+      downloadLink(
+        link,
+        asset.asset_id,
+        await client().access(asset.asset_id, { expiresIn: DOWNLOAD_LINK_SECONDS }),
+      );
       link.hidden = false;
       refreshAssets();
     } catch (error) {
       const cancelled = error?.name === 'AbortError';
-      setState(row, cancelled ? 'Cancelled' : `Failed: ${describeError(error)}`, cancelled ? 'cancelled' : 'failed');
+      setState(
+        row,
+        cancelled ? 'Cancelled' : `Failed: ${describeError(error)}`,
+        cancelled ? 'cancelled' : 'failed',
+      );
       announce(cancelled ? `${key} cancelled` : `${key} failed: ${describeError(error)}`);
     } finally {
       activeKeys.delete(key);

@@ -168,7 +168,7 @@ export function retryDelay(
 export function retrySchedule(options?: RetryOptions, random?: () => number): number[];
 export function planParts(size: number, partSize: number): PlannedPart[];
 export function resumeFingerprint(
-  file: { name: string; size: number; lastModified?: number },
+  file: { name?: string; size: number; lastModified?: number },
   objectKey: string,
   baseUrl: string,
 ): string;

@@ -163,7 +163,7 @@ export function planParts(size, partSize) {
 /**
  * The `localStorage` key under which an unfinished upload of this file is remembered: the
  * same file (name, size, last modification) to the same object key on the same server.
- * @param {{name: string, size: number, lastModified?: number}} file
+ * @param {{name?: string, size: number, lastModified?: number}} file
  * @param {string} objectKey
  * @param {string} baseUrl
  * @returns {string}
@@ -320,7 +320,12 @@ function answerError(status, contentType, text, retryAfterHeader, source) {
       const problem = JSON.parse(text);
       const detail = problem.detail ?? problem.title ?? `HTTP ${status}`;
       return new UploaderError(detail, {
-        status, code: problem.code ?? `http_${status}`, detail, field: problem.field, retryAfter, problem,
+        status,
+        code: problem.code ?? `http_${status}`,
+        detail,
+        field: problem.field,
+        retryAfter,
+        problem,
       });
     } catch {
       // Not JSON after all: described by its status below.
@@ -330,10 +335,18 @@ function answerError(status, contentType, text, retryAfterHeader, source) {
   if (source === 'storage' || xml) {
     const detail = xml ? `${xml.code}: ${xml.message}`.replace(/: $/, '') : `HTTP ${status}`;
     return new UploaderError(`Storage refused the request (${detail}).`, {
-      status, code: 'storage_rejected', detail, storageCode: xml?.code, retryAfter,
+      status,
+      code: 'storage_rejected',
+      detail,
+      storageCode: xml?.code,
+      retryAfter,
     });
   }
-  return new UploaderError(`The server answered HTTP ${status}.`, { status, code: `http_${status}`, retryAfter });
+  return new UploaderError(`The server answered HTTP ${status}.`, {
+    status,
+    code: `http_${status}`,
+    retryAfter,
+  });
 }
 
 /**
@@ -362,11 +375,17 @@ function storageRequest({ method, url, headers = {}, body, bodySize, signal, onP
       if (xhr.status >= 200 && xhr.status < 300) {
         return settle(resolve, { status: xhr.status, header: (name) => xhr.getResponseHeader(name) });
       }
-      const error = answerError(xhr.status, xhr.getResponseHeader('content-type'), xhr.responseText,
-        xhr.getResponseHeader('retry-after'), 'storage');
+      const error = answerError(
+        xhr.status,
+        xhr.getResponseHeader('content-type'),
+        xhr.responseText,
+        xhr.getResponseHeader('retry-after'),
+        'storage',
+      );
       settle(reject, error);
     };
-    xhr.onerror = () => settle(reject, new UploaderError('Storage could not be reached.', { code: 'network_error' }));
+    xhr.onerror = () =>
+      settle(reject, new UploaderError('Storage could not be reached.', { code: 'network_error' }));
     xhr.onabort = () => settle(reject, abortError());
     signal?.addEventListener('abort', aborted, { once: true });
     xhr.send(body);
@@ -388,8 +407,12 @@ const resumeStore = {
   get(key) {
     try {
       const entry = JSON.parse(globalThis.localStorage?.getItem(key) ?? 'null');
-      const valid = entry && typeof entry.assetId === 'string' && typeof entry.uploadId === 'string'
-        && entry.partSize > 0 && entry.batch > 0;
+      const valid =
+        entry &&
+        typeof entry.assetId === 'string' &&
+        typeof entry.uploadId === 'string' &&
+        entry.partSize > 0 &&
+        entry.batch > 0;
       return valid ? { ...entry, etags: { ...entry.etags } } : null;
     } catch {
       return null;
@@ -492,8 +515,8 @@ export class UploaderClient {
    * pending asset is then deleted unless `keepOnAbort`.
    *
    * @param {Blob & {name?: string, lastModified?: number}} file
-   * @param {import('./index').UploadOptions} [options]
-   * @returns {Promise<import('./index').Asset>}
+   * @param {import('./index.js').UploadOptions} [options]
+   * @returns {Promise<import('./index.js').Asset>}
    */
   async upload(file, options = {}) {
     const objectKey = options.objectKey ?? file.name;
@@ -505,7 +528,12 @@ export class UploaderClient {
     outer?.addEventListener('abort', forward, { once: true });
     const tracker = new ProgressTracker(file.size);
     const job = {
-      file, objectKey, options, signal: inner.signal, tracker, assetId: null,
+      file,
+      objectKey,
+      options,
+      signal: inner.signal,
+      tracker,
+      assetId: null,
       fingerprint: options.resume === false ? null : resumeFingerprint(file, objectKey, this.baseUrl),
       /** What resumes this upload after a reload: `{assetId, uploadId, partSize, batch, etags}`. */
       record: null,
@@ -522,7 +550,11 @@ export class UploaderClient {
       if (job.fingerprint) resumeStore.remove(job.fingerprint);
       return await this.get(job.assetId, { signal: job.signal });
     } catch (error) {
-      if (!outer?.aborted) throw error;
+      if (!outer?.aborted) {
+        // Storage holds parts the server will not assemble: continuing them cannot succeed.
+        if (job.fingerprint && error?.code === 'upload_mismatch') resumeStore.remove(job.fingerprint);
+        throw error;
+      }
       await this.#afterAbort(job);
       throw abortError();
     } finally {
@@ -545,7 +577,7 @@ export class UploaderClient {
    * One asset's metadata.
    * @param {string} assetId
    * @param {{signal?: AbortSignal}} [options]
-   * @returns {Promise<import('./index').Asset>}
+   * @returns {Promise<import('./index.js').Asset>}
    */
   get(assetId, options = {}) {
     return this.#api('GET', `/api/assets/${encodeURIComponent(assetId)}`, { signal: options.signal });
@@ -565,7 +597,7 @@ export class UploaderClient {
    * One page of the caller's assets, oldest first. Pass `next_cursor` back as `cursor`.
    * @param {{status?: 'pending' | 'complete', prefix?: string, limit?: number, cursor?: string,
    *   signal?: AbortSignal}} [options]
-   * @returns {Promise<{items: import('./index').Asset[], next_cursor: string | null}>}
+   * @returns {Promise<{items: import('./index.js').Asset[], next_cursor: string | null}>}
    */
   listPage(options = {}) {
     const { status, prefix, limit, cursor, signal } = options;
@@ -577,7 +609,7 @@ export class UploaderClient {
    * pages of `limit` as it goes.
    * @param {{status?: 'pending' | 'complete', prefix?: string, limit?: number,
    *   signal?: AbortSignal}} [options]
-   * @returns {AsyncGenerator<import('./index').Asset, void, undefined>}
+   * @returns {AsyncGenerator<import('./index.js').Asset, void, undefined>}
    */
   async *list(options = {}) {
     let cursor;
@@ -600,16 +632,24 @@ export class UploaderClient {
     if (signed.method === 'MULTIPART') {
       if (job.fingerprint) {
         job.record = {
-          assetId: job.assetId, uploadId: signed.upload_id, partSize: signed.part_size,
-          batch: Math.max(1, signed.parts.length), etags: {},
+          assetId: job.assetId,
+          uploadId: signed.upload_id,
+          partSize: signed.part_size,
+          batch: Math.max(1, signed.parts.length),
+          etags: {},
         };
         resumeStore.set(job.fingerprint, job.record);
       }
       return this.#sendParts(job, { ...signed, expires_at: issued.expires_at }, new Map());
     }
     if (signed.method === 'PUT') await this.#sendWhole(job, 'PUT', signed.url, signed.headers, job.file);
-    else if (signed.method === 'POST') await this.#sendWhole(job, 'POST', signed.url, {}, formOf(signed.fields, job.file));
-    else throw new UploaderError(`Unknown upload method ${signed.method}.`, { status: 0, code: 'unknown_method' });
+    else if (signed.method === 'POST')
+      await this.#sendWhole(job, 'POST', signed.url, {}, formOf(signed.fields, job.file));
+    else
+      throw new UploaderError(`Unknown upload method ${signed.method}.`, {
+        status: 0,
+        code: 'unknown_method',
+      });
     return null;
   }
 
@@ -618,7 +658,12 @@ export class UploaderClient {
     const { file, options } = job;
     const declareSize = options.declareSize !== false;
     let checksum = typeof options.checksum === 'string' ? options.checksum : undefined;
-    if (checksum === undefined && options.checksum !== false && declareSize && file.size <= CHECKSUM_MAX_SIZE) {
+    if (
+      checksum === undefined &&
+      options.checksum !== false &&
+      declareSize &&
+      file.size <= CHECKSUM_MAX_SIZE
+    ) {
       checksum = (await sha256Base64(file)) ?? undefined;
       throwIfAborted(job.signal);
     }
@@ -668,24 +713,38 @@ export class UploaderClient {
   }
 
   #signParts(assetId, partNumbers, job) {
-    const body = { part_numbers: partNumbers, ...(job.options.expiresIn !== undefined && { expires_in: job.options.expiresIn }) };
-    return this.#api('POST', `/api/upload/${encodeURIComponent(assetId)}/parts`, { body, signal: job.signal });
+    const body = {
+      part_numbers: partNumbers,
+      ...(job.options.expiresIn !== undefined && { expires_in: job.options.expiresIn }),
+    };
+    return this.#api('POST', `/api/upload/${encodeURIComponent(assetId)}/parts`, {
+      body,
+      signal: job.signal,
+    });
   }
 
   /** One signed request carrying the whole file, retried from the start when it fails. */
   async #sendWhole(job, method, url, headers, body) {
     const { file, tracker } = job;
-    await withRetry(async () => {
-      try {
-        await storageRequest({
-          method, url, headers, body, bodySize: file.size, signal: job.signal,
-          onProgress: (loaded) => job.report(tracker.update('whole', loaded)),
-        });
-      } catch (error) {
-        job.report(tracker.fail('whole'));
-        throw error;
-      }
-    }, { signal: job.signal, retry: this.retry });
+    await withRetry(
+      async () => {
+        try {
+          await storageRequest({
+            method,
+            url,
+            headers,
+            body,
+            bodySize: file.size,
+            signal: job.signal,
+            onProgress: (loaded) => job.report(tracker.update('whole', loaded)),
+          });
+        } catch (error) {
+          job.report(tracker.fail('whole'));
+          throw error;
+        }
+      },
+      { signal: job.signal, retry: this.retry },
+    );
     job.report(tracker.confirm('whole', file.size));
   }
 
@@ -697,14 +756,19 @@ export class UploaderClient {
     const plan = planParts(job.file.size, info.part_size);
     if (plan.length !== info.part_count) {
       throw new UploaderError('The server planned another number of parts for this file.', {
-        status: 0, code: 'part_plan_mismatch',
+        status: 0,
+        code: 'part_plan_mismatch',
       });
     }
-    const urls = new PartUrls((numbers) => this.#signParts(job.assetId, numbers, job), info.part_count,
-      info.batch ?? Math.max(1, info.parts.length));
+    const urls = new PartUrls(
+      (numbers) => this.#signParts(job.assetId, numbers, job),
+      info.part_count,
+      info.batch ?? Math.max(1, info.parts.length),
+    );
     urls.add(info.parts, info.expires_at);
     const etags = new Map(done);
-    for (const part of plan) if (etags.has(part.partNumber)) job.report(job.tracker.confirm(part.partNumber, part.size));
+    for (const part of plan)
+      if (etags.has(part.partNumber)) job.report(job.tracker.confirm(part.partNumber, part.size));
     const queue = plan.filter((part) => !etags.has(part.partNumber));
     const worker = async () => {
       for (let part = queue.shift(); part; part = queue.shift()) {
@@ -725,35 +789,46 @@ export class UploaderClient {
   async #sendPart(job, part, urls) {
     const { tracker } = job;
     let resigned = false;
-    return withRetry(async () => {
-      const url = await urls.get(part.partNumber);
-      try {
-        const answer = await storageRequest({
-          method: 'PUT', url, body: job.file.slice(part.start, part.end), bodySize: part.size,
-          signal: job.signal, onProgress: (loaded) => job.report(tracker.update(part.partNumber, loaded)),
-        });
-        const etag = answer.header('etag');
-        if (!etag) {
-          throw new UploaderError('Storage did not expose the ETag header (check the bucket\'s CORS ExposeHeaders).', {
-            status: answer.status, code: 'etag_not_exposed',
+    return withRetry(
+      async () => {
+        const url = await urls.get(part.partNumber);
+        try {
+          const answer = await storageRequest({
+            method: 'PUT',
+            url,
+            body: job.file.slice(part.start, part.end),
+            bodySize: part.size,
+            signal: job.signal,
+            onProgress: (loaded) => job.report(tracker.update(part.partNumber, loaded)),
           });
+          const etag = answer.header('etag');
+          if (!etag) {
+            throw new UploaderError(
+              "Storage did not expose the ETag header (check the bucket's CORS ExposeHeaders).",
+              {
+                status: answer.status,
+                code: 'etag_not_exposed',
+              },
+            );
+          }
+          job.report(tracker.confirm(part.partNumber, part.size));
+          if (job.record) {
+            job.record.etags[part.partNumber] = etag;
+            resumeStore.set(job.fingerprint, job.record);
+          }
+          return etag;
+        } catch (error) {
+          job.report(tracker.fail(part.partNumber));
+          if (error instanceof UploaderError && error.status === 403 && !resigned) {
+            resigned = true;
+            urls.forget(part.partNumber);
+            error.retryable = true;
+          }
+          throw error;
         }
-        job.report(tracker.confirm(part.partNumber, part.size));
-        if (job.record) {
-          job.record.etags[part.partNumber] = etag;
-          resumeStore.set(job.fingerprint, job.record);
-        }
-        return etag;
-      } catch (error) {
-        job.report(tracker.fail(part.partNumber));
-        if (error instanceof UploaderError && error.status === 403 && !resigned) {
-          resigned = true;
-          urls.forget(part.partNumber);
-          error.retryable = true;
-        }
-        throw error;
-      }
-    }, { signal: job.signal, retry: this.retry });
+      },
+      { signal: job.signal, retry: this.retry },
+    );
   }
 
   /** After an abort: delete the pending asset and forget it, unless asked to keep it. */
@@ -786,29 +861,39 @@ export class UploaderClient {
     for (const [name, value] of Object.entries(query ?? {})) {
       if (value !== undefined && value !== null) url.searchParams.set(name, String(value));
     }
-    return withRetry(async () => {
-      const init = { method, headers: await this.#headers(body !== undefined), signal };
-      if (body !== undefined) init.body = JSON.stringify(body);
-      let response;
-      try {
-        response = await fetch(url, init);
-      } catch (cause) {
-        if (signal?.aborted) throw abortError();
-        throw new UploaderError('The server could not be reached.', { code: 'network_error', cause });
-      }
-      const text = await response.text();
-      if (!response.ok) {
-        throw answerError(response.status, response.headers.get('content-type'), text,
-          response.headers.get('retry-after'), 'api');
-      }
-      try {
-        return text ? JSON.parse(text) : undefined;
-      } catch (cause) {
-        throw new UploaderError('The server answered something other than JSON.', {
-          status: response.status, code: 'invalid_response', cause,
-        });
-      }
-    }, { signal, retry: this.retry });
+    return withRetry(
+      async () => {
+        const init = { method, headers: await this.#headers(body !== undefined), signal };
+        if (body !== undefined) init.body = JSON.stringify(body);
+        let response;
+        try {
+          response = await fetch(url, init);
+        } catch (cause) {
+          if (signal?.aborted) throw abortError();
+          throw new UploaderError('The server could not be reached.', { code: 'network_error', cause });
+        }
+        const text = await response.text();
+        if (!response.ok) {
+          throw answerError(
+            response.status,
+            response.headers.get('content-type'),
+            text,
+            response.headers.get('retry-after'),
+            'api',
+          );
+        }
+        try {
+          return text ? JSON.parse(text) : undefined;
+        } catch (cause) {
+          throw new UploaderError('The server answered something other than JSON.', {
+            status: response.status,
+            code: 'invalid_response',
+            cause,
+          });
+        }
+      },
+      { signal, retry: this.retry },
+    );
   }
 }
 

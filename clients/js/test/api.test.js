@@ -47,18 +47,29 @@ test('a problem answer rejects at once with its status, code and detail', async 
 });
 
 test('429 waits for Retry-After, then succeeds', async () => {
-  answers({ status: 429, headers: { 'retry-after': '0' }, body: { code: 'rate_limited' } }, { status: 200, body: asset });
+  answers(
+    { status: 429, headers: { 'retry-after': '0' }, body: { code: 'rate_limited' } },
+    { status: 200, body: asset },
+  );
   const client = new UploaderClient({ baseUrl, retry: { retries: 1, baseDelay: 60_000 } });
   assert.deepEqual(await client.get('a1'), asset);
   assert.equal(seen.length, 2);
 });
 
 test('5xx are retried with backoff until the retries run out', async () => {
-  answers({ status: 503, body: { code: 'storage_unavailable' } }, { status: 502, body: {} }, { status: 200, body: asset });
+  answers(
+    { status: 503, body: { code: 'storage_unavailable' } },
+    { status: 502, body: {} },
+    { status: 200, body: asset },
+  );
   const client = new UploaderClient({ baseUrl, retry: fast });
   assert.deepEqual(await client.get('a1'), asset);
   answers(...Array.from({ length: 5 }, () => ({ status: 503, body: { code: 'database_unavailable' } })));
-  await assert.rejects(client.get('a1'), { name: 'UploaderError', status: 503, code: 'database_unavailable' });
+  await assert.rejects(client.get('a1'), {
+    name: 'UploaderError',
+    status: 503,
+    code: 'database_unavailable',
+  });
   assert.equal(seen.length, fast.retries + 1);
 });
 
@@ -68,16 +79,27 @@ test('an unreachable server is a network_error after the retries', async () => {
 });
 
 test('credentials: a token as bearer, an API key as X-Api-Key, getToken asked for every request', async () => {
-  answers({ status: 200, body: asset }, { status: 200, body: asset }, { status: 200, body: asset }, { status: 200, body: asset });
+  answers(
+    { status: 200, body: asset },
+    { status: 200, body: asset },
+    { status: 200, body: asset },
+    { status: 200, body: asset },
+  );
   await new UploaderClient({ baseUrl, token: 't0' }).get('a1');
   await new UploaderClient({ baseUrl, apiKey: 'k0' }).get('a1');
   let calls = 0;
   const rotating = new UploaderClient({ baseUrl, getToken: async () => `t${(calls += 1)}` });
   await rotating.get('a1');
   await rotating.get('a1');
-  assert.deepEqual(seen.map((r) => [r.headers.authorization, r.headers['x-api-key']]), [
-    ['Bearer t0', undefined], [undefined, 'k0'], ['Bearer t1', undefined], ['Bearer t2', undefined],
-  ]);
+  assert.deepEqual(
+    seen.map((r) => [r.headers.authorization, r.headers['x-api-key']]),
+    [
+      ['Bearer t0', undefined],
+      [undefined, 'k0'],
+      ['Bearer t1', undefined],
+      ['Bearer t2', undefined],
+    ],
+  );
 });
 
 test('list() yields every item, following next_cursor page by page', async () => {
@@ -87,12 +109,16 @@ test('list() yields every item, following next_cursor page by page', async () =>
   );
   const client = new UploaderClient({ baseUrl });
   const ids = [];
-  for await (const item of client.list({ status: 'complete', prefix: 'photos/', limit: 2 })) ids.push(item.asset_id);
+  for await (const item of client.list({ status: 'complete', prefix: 'photos/', limit: 2 }))
+    ids.push(item.asset_id);
   assert.deepEqual(ids, ['1', '2', '3']);
-  assert.deepEqual(seen.map((r) => r.url), [
-    '/api/assets?status=complete&prefix=photos%2F&limit=2',
-    '/api/assets?status=complete&prefix=photos%2F&limit=2&cursor=c1',
-  ]);
+  assert.deepEqual(
+    seen.map((r) => r.url),
+    [
+      '/api/assets?status=complete&prefix=photos%2F&limit=2',
+      '/api/assets?status=complete&prefix=photos%2F&limit=2&cursor=c1',
+    ],
+  );
 });
 
 test('access and delete speak their routes', async () => {
@@ -100,9 +126,10 @@ test('access and delete speak their routes', async () => {
   const client = new UploaderClient({ baseUrl });
   assert.equal((await client.access('a b', { expiresIn: 30 })).url, 'https://s/x');
   assert.equal(await client.delete('a b'), undefined);
-  assert.deepEqual(seen.map((r) => `${r.method} ${r.url}`), [
-    'GET /api/access?asset_id=a+b&expires_in=30', 'DELETE /api/assets/a%20b',
-  ]);
+  assert.deepEqual(
+    seen.map((r) => `${r.method} ${r.url}`),
+    ['GET /api/access?asset_id=a+b&expires_in=30', 'DELETE /api/assets/a%20b'],
+  );
 });
 
 test('an abort during a retry wait rejects with an AbortError', async () => {

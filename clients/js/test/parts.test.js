@@ -7,8 +7,14 @@ const MiB = 1024 * 1024;
 
 test('parts cover the file contiguously, every part but the last full', () => {
   const parts = planParts(16 * MiB, 5 * MiB);
-  assert.deepEqual(parts.map((p) => p.size), [5 * MiB, 5 * MiB, 5 * MiB, MiB]);
-  assert.deepEqual(parts.map((p) => p.partNumber), [1, 2, 3, 4]);
+  assert.deepEqual(
+    parts.map((p) => p.size),
+    [5 * MiB, 5 * MiB, 5 * MiB, MiB],
+  );
+  assert.deepEqual(
+    parts.map((p) => p.partNumber),
+    [1, 2, 3, 4],
+  );
   parts.forEach((part, i) => {
     assert.equal(part.start, i * 5 * MiB);
     assert.equal(part.end - part.start, part.size);
@@ -16,7 +22,14 @@ test('parts cover the file contiguously, every part but the last full', () => {
 });
 
 test('a size that divides evenly has no short last part, an empty file has no parts', () => {
-  assert.deepEqual(planParts(15, 5).map((p) => [p.start, p.end]), [[0, 5], [5, 10], [10, 15]]);
+  assert.deepEqual(
+    planParts(15, 5).map((p) => [p.start, p.end]),
+    [
+      [0, 5],
+      [5, 10],
+      [10, 15],
+    ],
+  );
   assert.deepEqual(planParts(0, 5), []);
   assert.deepEqual(planParts(3, 5), [{ partNumber: 1, start: 0, end: 3, size: 3 }]);
 });
@@ -65,5 +78,11 @@ test("an ETag storage does not list is taken from the client's own record", () =
     { part_number: 3, size: 2, etag: null },
   ];
   const remembered = { 1: '"stale"', 2: '"two"' };
-  assert.deepEqual([...reusableParts(plan, uploaded, remembered)], [[1, '"listed"'], [2, '"two"']]);
+  assert.deepEqual(
+    [...reusableParts(plan, uploaded, remembered)],
+    [
+      [1, '"listed"'],
+      [2, '"two"'],
+    ],
+  );
 });

@@ -5,7 +5,12 @@ import { ProgressTracker } from '../src/uploader.js';
 
 function clock() {
   let now = 0;
-  return { now: () => now, advance: (ms) => { now += ms; } };
+  return {
+    now: () => now,
+    advance: (ms) => {
+      now += ms;
+    },
+  };
 }
 
 test('loaded adds confirmed parts and the bytes in flight', () => {
@@ -29,13 +34,20 @@ test('a failed attempt never moves progress backwards, and its retry catches up'
   const tracker = new ProgressTracker(20, { now: time.now });
   const seen = [];
   const record = (p) => seen.push(p.loaded);
-  time.advance(10); record(tracker.update(1, 8));
-  time.advance(10); record(tracker.update(2, 6));
-  time.advance(10); record(tracker.fail(1)); // 8 in-flight bytes are lost
-  time.advance(10); record(tracker.update(1, 5));
-  time.advance(10); record(tracker.update(1, 9));
-  time.advance(10); record(tracker.confirm(2, 10));
-  time.advance(10); record(tracker.confirm(1, 10));
+  time.advance(10);
+  record(tracker.update(1, 8));
+  time.advance(10);
+  record(tracker.update(2, 6));
+  time.advance(10);
+  record(tracker.fail(1)); // 8 in-flight bytes are lost
+  time.advance(10);
+  record(tracker.update(1, 5));
+  time.advance(10);
+  record(tracker.update(1, 9));
+  time.advance(10);
+  record(tracker.confirm(2, 10));
+  time.advance(10);
+  record(tracker.confirm(1, 10));
   assert.deepEqual(seen, [8, 14, 14, 14, 15, 19, 20]);
   for (let i = 1; i < seen.length; i += 1) assert.ok(seen[i] >= seen[i - 1]);
 });

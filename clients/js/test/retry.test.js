@@ -10,8 +10,10 @@ import {
 } from '../src/uploader.js';
 
 test('408, 429 and 5xx are retried; other statuses are not', () => {
-  for (const status of [408, 429, 500, 502, 503, 504]) assert.equal(isRetryableStatus(status), true, `${status}`);
-  for (const status of [200, 400, 401, 403, 404, 409, 413, 415]) assert.equal(isRetryableStatus(status), false, `${status}`);
+  for (const status of [408, 429, 500, 502, 503, 504])
+    assert.equal(isRetryableStatus(status), true, `${status}`);
+  for (const status of [200, 400, 401, 403, 404, 409, 413, 415])
+    assert.equal(isRetryableStatus(status), false, `${status}`);
 });
 
 test('Retry-After in seconds becomes milliseconds', () => {
@@ -35,9 +37,19 @@ test('an absent or unreadable Retry-After is null', () => {
 test('backoff grows exponentially up to the cap, jittered over the whole range', () => {
   const options = { baseDelay: 100, maxDelay: 1000 };
   const top = () => 0.999999;
-  assert.deepEqual([0, 1, 2, 3, 4, 5].map((n) => Math.round(backoffDelay(n, options, top))), [100, 200, 400, 800, 1000, 1000]);
-  assert.equal(backoffDelay(3, options, () => 0), 0, 'full jitter reaches zero');
-  assert.equal(backoffDelay(3, options, () => 0.5), 400);
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5].map((n) => Math.round(backoffDelay(n, options, top))),
+    [100, 200, 400, 800, 1000, 1000],
+  );
+  assert.equal(
+    backoffDelay(3, options, () => 0),
+    0,
+    'full jitter reaches zero',
+  );
+  assert.equal(
+    backoffDelay(3, options, () => 0.5),
+    400,
+  );
 });
 
 test('the schedule has one delay per retry, each within its bound', () => {
@@ -49,7 +61,16 @@ test('the schedule has one delay per retry, each within its bound', () => {
 });
 
 test('a Retry-After the answer carried wins over the backoff', () => {
-  assert.equal(retryDelay(4, { retryAfter: 2500 }, { baseDelay: 1 }, () => 0.5), 2500);
-  assert.equal(retryDelay(4, { retryAfter: 0 }, { baseDelay: 1000 }, () => 0.5), 0);
-  assert.equal(retryDelay(2, { retryAfter: null }, { baseDelay: 100, maxDelay: 10_000 }, () => 0.5), 200);
+  assert.equal(
+    retryDelay(4, { retryAfter: 2500 }, { baseDelay: 1 }, () => 0.5),
+    2500,
+  );
+  assert.equal(
+    retryDelay(4, { retryAfter: 0 }, { baseDelay: 1000 }, () => 0.5),
+    0,
+  );
+  assert.equal(
+    retryDelay(2, { retryAfter: null }, { baseDelay: 100, maxDelay: 10_000 }, () => 0.5),
+    200,
+  );
 });

@@ -28,7 +28,8 @@ export function apiAs(server, token) {
     /** The asset's bytes, through a signed download URL. */
     async download(id) {
       const access = await call('GET', `/api/access?asset_id=${id}`);
-      if (access.status !== 200) throw new Error(`access ${id}: ${access.status} ${JSON.stringify(access.body)}`);
+      if (access.status !== 200)
+        throw new Error(`access ${id}: ${access.status} ${JSON.stringify(access.body)}`);
       return fetchBytes(access.body.url);
     },
   };

@@ -10,8 +10,13 @@ import { chromium } from 'playwright-core';
 /** The browser binary; `CHROMIUM_PATH` overrides Debian's. */
 const EXECUTABLE = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-quic',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
 ];
 
 /**

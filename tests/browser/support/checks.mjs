@@ -19,7 +19,11 @@ export function assertProgressRisesTo(progress, total) {
   assert.ok(progress.length > 2, `only ${progress.length} progress events`);
   progress.forEach((p, i) => {
     assert.equal(p.total, total, `event ${i}: total`);
-    if (i > 0) assert.ok(p.loaded >= progress[i - 1].loaded, `event ${i}: ${p.loaded} after ${progress[i - 1].loaded}`);
+    if (i > 0)
+      assert.ok(
+        p.loaded >= progress[i - 1].loaded,
+        `event ${i}: ${p.loaded} after ${progress[i - 1].loaded}`,
+      );
   });
   assert.equal(progress.at(-1).loaded, total, 'progress ends at the file size');
 }

@@ -29,7 +29,18 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.once(signal, () =>
 
 async function startContainer(image, port, env, command) {
   const envArgs = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
-  const id = await docker('run', '-d', '--rm', '-p', `127.0.0.1::${port}`, '--label', LABEL, ...envArgs, image, ...command);
+  const id = await docker(
+    'run',
+    '-d',
+    '--rm',
+    '-p',
+    `127.0.0.1::${port}`,
+    '--label',
+    LABEL,
+    ...envArgs,
+    image,
+    ...command,
+  );
   running.add(id);
   const mapped = await docker('port', id, `${port}/tcp`);
   return { id, port: Number(mapped.split('\n')[0].split(':').pop()) };
@@ -40,7 +51,8 @@ async function until(what, probe) {
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   for (;;) {
     if (await probe().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`${what} did not become ready within ${STARTUP_TIMEOUT_MS} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`${what} did not become ready within ${STARTUP_TIMEOUT_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -64,7 +76,11 @@ export async function startServices() {
   try {
     await Promise.all([
       // Over TCP, so the image's first, socket-only start during initialisation does not count.
-      until('Postgres', async () => (await docker('exec', pg.id, 'pg_isready', '-h', '127.0.0.1', '-U', 'postgres')).includes('accepting')),
+      until('Postgres', async () =>
+        (await docker('exec', pg.id, 'pg_isready', '-h', '127.0.0.1', '-U', 'postgres')).includes(
+          'accepting',
+        ),
+      ),
       until('S3', async () => (await fetch(`${s3Endpoint}/minio/health/ready`)).ok),
     ]);
   } catch (error) {
@@ -75,7 +91,19 @@ export async function startServices() {
     s3Endpoint,
     /** Creates a database and returns its URL. */
     async createDatabase(name) {
-      await docker('exec', '-e', 'PGPASSWORD=postgres', pg.id, 'psql', '-h', '127.0.0.1', '-U', 'postgres', '-c', `CREATE DATABASE ${name}`);
+      await docker(
+        'exec',
+        '-e',
+        'PGPASSWORD=postgres',
+        pg.id,
+        'psql',
+        '-h',
+        '127.0.0.1',
+        '-U',
+        'postgres',
+        '-c',
+        `CREATE DATABASE ${name}`,
+      );
       return `postgres://postgres:postgres@127.0.0.1:${pg.port}/${name}`;
     },
     /** Every file in the S3 container's data directory: objects, parts and their metadata. */

@@ -10,7 +10,12 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../../..');
 const client = path.join(repo, 'clients/js');
 
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css' };
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.css': 'text/css',
+};
 
 /** URL path → file. The page and the client keep the paths the API server serves them at. */
 const FILES = {
@@ -38,19 +43,26 @@ export async function startStaticServer() {
       return;
     }
     let body = await readFile(file, 'utf8');
-    const headers = { 'content-type': TYPES[path.extname(file)] ?? 'text/html; charset=utf-8', 'cache-control': 'no-store' };
+    const headers = {
+      'content-type': TYPES[path.extname(file)] ?? 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+    };
     if (route === '/upload') {
       // The one difference from the page the API serves: it names the API's origin.
-      body = body.replace('<meta name="uploader-api" content="">', `<meta name="uploader-api" content="${state.pageApi}">`);
-      headers['content-security-policy'] = `default-src 'self'; connect-src 'self' ${state.connectSrc.join(' ')}`;
+      const meta = /<meta name="uploader-api" content="" ?\/?>/;
+      if (!meta.test(body)) throw new Error('index.html lost its <meta name="uploader-api" content="">');
+      body = body.replace(meta, `<meta name="uploader-api" content="${state.pageApi}" />`);
+      headers['content-security-policy'] =
+        `default-src 'self'; connect-src 'self' ${state.connectSrc.join(' ')}`;
     }
     res.writeHead(200, headers).end(body);
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   state.url = `http://127.0.0.1:${server.address().port}`;
-  state.close = () => new Promise((resolve) => {
-    server.closeAllConnections();
-    server.close(resolve);
-  });
+  state.close = () =>
+    new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(resolve);
+    });
   return state;
 }

@@ -45,23 +45,32 @@ export async function startSuite({ backends = ['s3', 'local'] } = {}) {
     const pages = await startStaticServer();
     cleanups.push(pages.close);
     const servers = {};
-    await Promise.all(backends.map(async (backend) => {
-      const name = unique(`b${backend}`).replace('-', '_');
-      servers[backend] = await startUploader({
-        backend,
-        databaseUrl: await services.createDatabase(name),
-        s3Endpoint: services.s3Endpoint,
-        bucket: unique(`browser-${backend}`),
-        allowedOrigin: pages.url,
-      });
-      cleanups.push(servers[backend].stop);
-    }));
+    await Promise.all(
+      backends.map(async (backend) => {
+        const name = unique(`b${backend}`).replace('-', '_');
+        servers[backend] = await startUploader({
+          backend,
+          databaseUrl: await services.createDatabase(name),
+          s3Endpoint: services.s3Endpoint,
+          bucket: unique(`browser-${backend}`),
+          allowedOrigin: pages.url,
+        });
+        cleanups.push(servers[backend].stop);
+      }),
+    );
     const browser = await launchBrowser();
     cleanups.push(browser.close);
-    const apiOrigins = Object.values(servers).flatMap((s) => [s.url, s.url.replace('localhost', '127.0.0.1')]);
+    const apiOrigins = Object.values(servers).flatMap((s) => [
+      s.url,
+      s.url.replace('localhost', '127.0.0.1'),
+    ]);
     pages.connectSrc = [...apiOrigins, services.s3Endpoint];
     return {
-      services, pages, servers, context: browser.context, stop,
+      services,
+      pages,
+      servers,
+      context: browser.context,
+      stop,
       /** The URL pages import the client from, for the API `server`. */
       clientUrl: (server) => (CLIENT_SOURCE === 'server' ? server.url : pages.url) + '/client/uploader.js',
       /** The upload page, talking to `server`. */

@@ -14,8 +14,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../../..');
 
 /** The binary: UPLOADER_BIN, else the debug build in CARGO_TARGET_DIR (or target/). */
-export const UPLOADER_BIN = process.env.UPLOADER_BIN
-  || path.resolve(repo, process.env.CARGO_TARGET_DIR || 'target', 'debug', 'cloud-asset-uploader');
+export const UPLOADER_BIN =
+  process.env.UPLOADER_BIN ||
+  path.resolve(repo, process.env.CARGO_TARGET_DIR || 'target', 'debug', 'cloud-asset-uploader');
 
 const START_TIMEOUT_MS = 60_000;
 /** Servers still running, stopped at exit even when the test process is interrupted. */
@@ -68,7 +69,15 @@ export async function startUploader({ backend, databaseUrl, s3Endpoint, bucket, 
   child.once('exit', () => running.delete(child));
   const logs = [];
   const listening = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the ${backend} server did not listen within ${START_TIMEOUT_MS} ms:\n${logs.join('\n')}`)), START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `the ${backend} server did not listen within ${START_TIMEOUT_MS} ms:\n${logs.join('\n')}`,
+          ),
+        ),
+      START_TIMEOUT_MS,
+    );
     const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
       logs.push(line);

@@ -15,7 +15,10 @@ import {
 declare const input: HTMLInputElement;
 
 async function uploadChosenFile(): Promise<string | undefined> {
-  const client = new UploaderClient({ baseUrl: 'https://uploads.example.com', getToken: async () => 'token' });
+  const client = new UploaderClient({
+    baseUrl: 'https://uploads.example.com',
+    getToken: async () => 'token',
+  });
   const file = input.files?.[0];
   if (!file) return undefined;
   const controller = new AbortController();
