@@ -1,0 +1,58 @@
+// Typed usage of the package, through its own name: `npm run typecheck` fails when
+// index.d.ts, package.json's `exports` and the documented usage disagree.
+import {
+  UploaderClient,
+  UploaderError,
+  ProgressTracker,
+  planParts,
+  parseRetryAfter,
+  retrySchedule,
+  resumeFingerprint,
+  type Asset,
+  type Progress,
+} from '@cloud-asset-uploader/client';
+
+declare const input: HTMLInputElement;
+
+async function uploadChosenFile(): Promise<string | undefined> {
+  const client = new UploaderClient({
+    baseUrl: 'https://uploads.example.com',
+    getToken: async () => 'token',
+  });
+  const file = input.files?.[0];
+  if (!file) return undefined;
+  const controller = new AbortController();
+  try {
+    const asset: Asset = await client.upload(file, {
+      objectKey: `photos/${file.name}`,
+      concurrency: 2,
+      signal: controller.signal,
+      onProgress: ({ loaded, total, speed, eta }: Progress) => {
+        console.log(loaded / total, speed, eta ?? 'unknown');
+      },
+    });
+    const { url } = await client.access(asset.asset_id, { expiresIn: 300 });
+    for await (const item of client.list({ status: 'complete', limit: 50 })) {
+      console.log(item.object_key, item.stored_size);
+    }
+    const page = await client.listPage({ prefix: 'photos/' });
+    if (page.next_cursor) await client.listPage({ cursor: page.next_cursor });
+    await client.delete(asset.asset_id);
+    return url;
+  } catch (error) {
+    if (error instanceof UploaderError) return `${error.status} ${error.code}: ${error.detail}`;
+    if (error instanceof DOMException && error.name === 'AbortError') return 'cancelled';
+    throw error;
+  }
+}
+
+const parts: number[] = planParts(12, 5).map((part) => part.size);
+const wait: number | null = parseRetryAfter('120');
+const schedule: number[] = retrySchedule({ retries: 3, baseDelay: 100 });
+const key: string = resumeFingerprint({ name: 'a.bin', size: 1, lastModified: 0 }, 'a.bin', 'https://x');
+const progress: Progress = new ProgressTracker(10).update(1, 5);
+new UploaderClient({ apiKey: 'key' });
+// @ts-expect-error: `token` is a string, not a number
+new UploaderClient({ token: 1 });
+
+export { uploadChosenFile, parts, wait, schedule, key, progress };
