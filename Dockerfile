@@ -20,6 +20,9 @@ RUN mkdir -p src migrations benches \
 COPY migrations migrations
 # config/ is built into the binary (its defaults and profiles), so the image needs no copy.
 COPY config config
+# The browser client and the upload page are built into the binary too.
+COPY clients/js/src clients/js/src
+COPY clients/js/page clients/js/page
 COPY src src
 RUN cargo build --release --locked \
  && cp target/release/cloud-asset-uploader /usr/local/bin/cloud-asset-uploader

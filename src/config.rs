@@ -62,6 +62,21 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub lifecycle: LifecycleSettings,
     pub upload_tokens: UploadTokenSettings,
+    pub ui: UiSettings,
+}
+
+/// `[ui]`: the upload page served at `GET /upload`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiSettings {
+    /// Serve the page (`/upload`, `/upload/page.js`, `/upload/page.css`).
+    pub enabled: bool,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 /// `[server]`: where the HTTP API listens and how clients reach it.

@@ -14,6 +14,7 @@ pub mod rate_limit;
 mod status;
 mod upload_tokens;
 mod uploads;
+mod web;
 
 use std::time::Duration;
 
@@ -118,6 +119,10 @@ pub fn service(state: AppState) -> Service {
                 .title("Cloud Asset Uploader API")
                 .into_router("/docs"),
         );
+    router = router.push(web::client_router());
+    if state.settings.ui.enabled {
+        router = router.push(web::page_router(&state.settings));
+    }
     if state.settings.metrics.on_main_listener() {
         router = router.push(crate::metrics::http::router(state.metrics.clone()));
     }

@@ -28,3 +28,4 @@ mod tls;
 mod upload;
 mod upload_tokens;
 mod upload_validation;
+mod web;
