@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { apiAs, sha256Base64 } from './support/api.mjs';
+import { apiAs, mintUploadToken, sha256Base64 } from './support/api.mjs';
 import { generateBytes } from './support/bytes.mjs';
 import { assertProgressRisesTo, assertSameBytes, filesContaining, nextIssue } from './support/checks.mjs';
 import { LOCAL_LACKS, isPartRequest, isStorageRequest, startSuite } from './support/suite.mjs';
@@ -337,6 +337,52 @@ for (const backend of ['s3', 'local']) {
         'list() pages through every item',
       );
       assert.equal((await apiAs(server(), alice).asset(target)).status, 200, "bob's delete left it alone");
+    });
+
+    test('a delegated upload token uploads within its scope and reads back only its own asset', async (t) => {
+      const page = await harnessPage(t, server());
+      const scope = { expires_in: 300, object_key_prefix: 'delegated/', max_uploads: 2 };
+      const delegated = await mintUploadToken(server(), alice, scope);
+      const other = await mintUploadToken(server(), alice, scope);
+      const file = { seed: 9, size: 64 * 1024 + 3, name: 'd.bin', type: 'application/octet-stream' };
+      const as = (token) => ({ baseUrl: server().url, token });
+
+      const { asset, error } = await page.evaluate((args) => window.harness.upload(args), {
+        ...as(delegated),
+        file,
+        options: { objectKey: 'delegated/d.bin' },
+      });
+      assert.equal(error, undefined, JSON.stringify(error));
+      assert.equal(asset.status, 'complete');
+      assertSameBytes(
+        await apiAs(server(), alice).download(asset.asset_id),
+        generateBytes(file.size, file.seed),
+      );
+
+      const outside = await page.evaluate((args) => window.harness.upload(args), {
+        ...as(delegated),
+        file,
+        options: { objectKey: 'elsewhere/d.bin' },
+      });
+      assert.deepEqual([outside.error?.status, outside.error?.code], [403, 'token_scope']);
+      const [alicesOwn] = uploadedByAlice;
+      for (const [token, id, who] of [
+        [delegated, alicesOwn, "the owner's other asset"],
+        [other, asset.asset_id, "another token's asset"],
+      ]) {
+        for (const method of ['get', 'access']) {
+          const { error: refused } = await page.evaluate(
+            ([caller, ...call]) => window.harness.call(caller, ...call),
+            [as(token), method, id],
+          );
+          assert.deepEqual([refused?.status, refused?.code], [403, 'token_scope'], `${method} of ${who}`);
+        }
+      }
+      const listed = await page.evaluate((caller) => window.harness.call(caller, 'list', {}), as(delegated));
+      assert.deepEqual(
+        listed.value.map((a) => a.asset_id),
+        [asset.asset_id],
+      );
     });
   });
 }

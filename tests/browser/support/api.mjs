@@ -35,6 +35,22 @@ export function apiAs(server, token) {
   };
 }
 
+/**
+ * A delegated upload token minted by the owner of `token` with `scope`, as an
+ * application's backend would (`POST /api/upload-tokens`).
+ */
+export async function mintUploadToken(server, token, scope) {
+  const response = await fetch(`${server.url}/api/upload-tokens`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(scope),
+  });
+  const body = await response.json();
+  if (response.status !== 201)
+    throw new Error(`minting an upload token: ${response.status} ${JSON.stringify(body)}`);
+  return body.token;
+}
+
 /** The body at `url`, failing on any status but 200. */
 export async function fetchBytes(url) {
   const response = await fetch(url);

@@ -13,13 +13,13 @@ import { startUploader } from './uploader.mjs';
  * static server. `server`: `GET /client/uploader.js` of the API server under test — the
  * default once the server embeds the client.
  */
-export const CLIENT_SOURCE = process.env.UPLOADER_BROWSER_CLIENT_SOURCE || 'static';
+export const CLIENT_SOURCE = process.env.UPLOADER_BROWSER_CLIENT_SOURCE || 'server';
 /**
  * Where the upload page comes from. `static`: clients/js/page/ from the static server (a
  * third origin, with a Content-Security-Policy like the server's). `server`: `GET /upload`
  * of the API server — the default once the server serves the page.
  */
-export const PAGE_SOURCE = process.env.UPLOADER_BROWSER_PAGE_SOURCE || 'static';
+export const PAGE_SOURCE = process.env.UPLOADER_BROWSER_PAGE_SOURCE || 'server';
 
 /**
  * What the local backend cannot do yet; a test of a feature listed here is skipped on the
