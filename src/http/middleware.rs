@@ -69,6 +69,31 @@ fn is_sane_request_id(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+/// Answers a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`)
+/// with an empty 204, the CORS layer around it adding its headers: no route or gate behind it
+/// has anything to say to a preflight.
+pub struct AnswerPreflight;
+
+#[async_trait]
+impl Handler for AnswerPreflight {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        _depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        let headers = req.headers();
+        let preflight = req.method() == salvo::http::Method::OPTIONS
+            && headers.contains_key(salvo::http::header::ORIGIN)
+            && headers.contains_key(salvo::http::header::ACCESS_CONTROL_REQUEST_METHOD);
+        if preflight {
+            res.status_code(StatusCode::NO_CONTENT);
+            ctrl.skip_rest();
+        }
+    }
+}
+
 /// Renders problem+json for error statuses no handler wrote a body for.
 pub struct ProblemCatcher;
 

@@ -126,14 +126,16 @@ pub fn service(state: AppState) -> Service {
     if state.settings.metrics.on_main_listener() {
         router = router.push(crate::metrics::http::router(state.metrics.clone()));
     }
-    let mut service = Service::new(router).catcher(Catcher::new(middleware::ProblemCatcher));
-    // CORS wraps everything (preflight requests match no route), but only when origins are set.
+    let mut service = Service::new(router)
+        .catcher(Catcher::new(middleware::ProblemCatcher))
+        .hoop(middleware::RequestLog)
+        .hoop(crate::metrics::http::RecordRequests(state.metrics.clone()));
+    // CORS wraps everything but the log (preflight requests match no route), only when origins
+    // are set; a preflight is answered right there, so it is logged as the 204 it gets.
     if let Some(cors) = cors(&state.settings.cors) {
-        service = service.hoop(cors);
+        service = service.hoop(cors).hoop(middleware::AnswerPreflight);
     }
     service
-        .hoop(middleware::RequestLog)
-        .hoop(crate::metrics::http::RecordRequests(state.metrics.clone()))
 }
 
 /// Rewrites salvo's catch-all segments (`{**key}`) into OpenAPI path templates (`{key}`):

@@ -119,3 +119,29 @@ async fn without_configured_origins_no_response_carries_cors_headers() {
         "a simple request"
     );
 }
+
+#[tokio::test]
+async fn a_preflight_is_answered_204_and_counted_as_such() {
+    // Arrange
+    let app = spawn_app_with(Backend::Local, |s| {
+        use_jwt(s);
+        s.cors.allowed_origins = vec![APP_ORIGIN.into()];
+    })
+    .await;
+
+    // Act
+    let response = preflight(&app, APP_ORIGIN).await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+
+    // Assert: no route's 405 (or any gate's answer) leaks into it.
+    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(header(&response, "content-type"), "");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("uploader_http_requests_total")
+                && l.contains("method=\"OPTIONS\"")
+                && l.contains("status=\"204\"")),
+        "{metrics}"
+    );
+}
