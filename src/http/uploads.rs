@@ -51,26 +51,30 @@ struct UploadRequest {
     multipart: Option<bool>,
 }
 
-/// How to send the file to storage.
+/// How to send the file to storage, by `method`.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "method")]
 #[salvo(schema(name = SignedInfo))]
-struct SignedInfo {
-    /// `PUT` (send the file as the body with `headers`), `POST` (send a
-    /// `multipart/form-data` form with `fields`, then the file in a field named `file`), or
-    /// `MULTIPART` (`PUT` each part to its URL, then complete with every part's ETag).
-    method: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    url: Option<String>,
-    /// Headers the PUT must carry, exactly as given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    headers: Option<BTreeMap<String, String>>,
-    /// Form fields the POST must carry before the file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fields: Option<BTreeMap<String, String>>,
-    /// The upload in parts (`MULTIPART`): its id, part size and count, and the first part URLs
-    /// (sign the rest with `POST /api/upload/{asset_id}/parts`).
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    multipart: Option<MultipartInfo>,
+enum SignedInfo {
+    /// Send the file as the body of a `PUT` to `url` with exactly `headers`.
+    #[serde(rename = "PUT")]
+    Put {
+        url: String,
+        /// Headers the PUT must carry, exactly as given.
+        headers: BTreeMap<String, String>,
+    },
+    /// Send a `multipart/form-data` `POST` to `url` with every entry of `fields`, then the
+    /// file in a field named `file`, last.
+    #[serde(rename = "POST")]
+    Post {
+        url: String,
+        /// Form fields the POST must carry before the file.
+        fields: BTreeMap<String, String>,
+    },
+    /// `PUT` each part to its URL, then complete with every part's ETag; sign more parts
+    /// with `POST /api/upload/{asset_id}/parts`.
+    #[serde(rename = "MULTIPART")]
+    Multipart(MultipartInfo),
 }
 
 /// A pending asset and the signed request that uploads it.
@@ -272,13 +276,7 @@ pub async fn presign_upload(
         IssueOutcome::OutOfScope(refusal) => return Err(AppError::TokenScope(refusal)),
     };
     let signed_info = if upload.multipart {
-        SignedInfo {
-            method: "MULTIPART".into(),
-            url: None,
-            headers: None,
-            fields: None,
-            multipart: Some(parts::start(&state, &asset, upload.expires_in).await?),
-        }
+        SignedInfo::Multipart(parts::start(&state, &asset, upload.expires_in).await?)
     } else {
         if let (Some(previous), Some(storage)) = (&asset.multipart, state.storage.multipart()) {
             // A re-issue that no longer goes in parts: the earlier parts are useless.
@@ -320,19 +318,7 @@ async fn single_request(
         })
         .await?;
     Ok(match signed {
-        SignedUpload::Put { url, headers } => SignedInfo {
-            method: "PUT".into(),
-            url: Some(url),
-            headers: Some(headers),
-            fields: None,
-            multipart: None,
-        },
-        SignedUpload::Post { url, fields } => SignedInfo {
-            method: "POST".into(),
-            url: Some(url),
-            headers: None,
-            fields: Some(fields),
-            multipart: None,
-        },
+        SignedUpload::Put { url, headers } => SignedInfo::Put { url, headers },
+        SignedUpload::Post { url, fields } => SignedInfo::Post { url, fields },
     })
 }

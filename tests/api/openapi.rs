@@ -99,3 +99,20 @@ async fn the_local_storage_routes_are_documented_only_where_they_are_served() {
         "path parameters match the template"
     );
 }
+
+#[tokio::test]
+async fn signed_info_is_one_of_three_shapes_told_apart_by_method() {
+    let document = document(Backend::S3).await;
+    let signed = &document["components"]["schemas"]["SignedInfo"];
+    assert_eq!(
+        signed["discriminator"]["propertyName"], "method",
+        "{signed}"
+    );
+    let shapes = signed["oneOf"].as_array().expect("a oneOf");
+    let text = serde_json::to_string(shapes).unwrap();
+    for method in ["\"PUT\"", "\"POST\"", "\"MULTIPART\""] {
+        assert!(text.contains(method), "{method} missing from {text}");
+    }
+    assert_eq!(shapes.len(), 3);
+    assert!(!text.contains("\"null\""), "no shape is null: {text}");
+}
