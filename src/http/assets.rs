@@ -159,6 +159,9 @@ pub async fn list_assets(
         (status_code = 400, description = "`asset_id` is not a UUID (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 403, description = "The delegated upload token did not create this asset, or may not do this to it (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database or storage unavailable", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn get_asset(req: &mut Request, depot: &mut Depot) -> Result<Json<AssetInfo>, AppError> {
@@ -175,7 +178,7 @@ pub async fn get_asset(req: &mut Request, depot: &mut Depot) -> Result<Json<Asse
 /// record never points at nothing and no object is left untracked once 204 is answered.
 #[endpoint(
     operation_id = "deleteAsset",
-    status_codes(204, 400, 401, 404, 429, 503),
+    status_codes(204, 400, 401, 403, 404, 429, 503),
     tags("assets"),
     security(("bearer_token" = []), ("api_key" = [])),
     parameters(("asset_id" = String, Path, description = "Id of the asset")),
@@ -186,6 +189,7 @@ pub async fn get_asset(req: &mut Request, depot: &mut Depot) -> Result<Json<Asse
         (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Storage or database unavailable; nothing was deleted", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 403, description = "The delegated upload token did not create this asset, or may not do this to it (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn delete_asset(
