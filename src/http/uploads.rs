@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::parts::{self, MultipartInfo};
 use super::{expiry, json::read_json, owner_of, rfc3339};
-use crate::config::{Limits, Settings};
+use crate::config::{Limits, Settings, StorageBackend};
 use crate::db::{IssueOutcome, NewUpload, Quota};
 use crate::domain::{
     AssetId, ContentType, ObjectKey, Sha256Checksum, ValidationError, storage_key,
@@ -243,14 +243,16 @@ pub async fn presign_upload(
 
     let id = AssetId::generate();
     let expires_at = super::now_plus(upload.expires_in);
+    let storage_key = storage_key(
+        &state.settings.storage.key_prefix,
+        &owner,
+        id,
+        &upload.object_key,
+    );
+    check_storage_key(&storage_key, state.settings.storage.backend)?;
     let new = NewUpload {
         id,
-        storage_key: storage_key(
-            &state.settings.storage.key_prefix,
-            &owner,
-            id,
-            &upload.object_key,
-        ),
+        storage_key,
         owner,
         object_key: upload.object_key,
         bucket: state.settings.storage.bucket.clone(),
@@ -297,6 +299,33 @@ pub async fn presign_upload(
         signed_info,
     }));
     Ok(())
+}
+
+/// Refuses, naming `object_key`, a key that storage could not hold once it sits under
+/// `<key_prefix>/<owner>/<asset_id>/`: S3 takes keys of at most 1024 bytes, file systems
+/// names of at most 255 bytes. Checked before anything is recorded, so an accepted upload can
+/// always be stored.
+fn check_storage_key(storage_key: &str, backend: StorageBackend) -> Result<(), ValidationError> {
+    const S3_MAX_KEY_BYTES: usize = 1024;
+    const FS_MAX_NAME_BYTES: usize = 255;
+    let too_long = storage_key.len() > S3_MAX_KEY_BYTES;
+    let long_name = storage_key.split('/').map(str::len).max().unwrap_or(0);
+    match backend {
+        _ if too_long => Err(ValidationError::new(
+            "object_key",
+            format!(
+                "is too long for storage: under its prefix the stored key is {} bytes, at most {S3_MAX_KEY_BYTES} fit",
+                storage_key.len()
+            ),
+        )),
+        StorageBackend::Local if long_name > FS_MAX_NAME_BYTES => Err(ValidationError::new(
+            "object_key",
+            format!(
+                "has a segment of {long_name} bytes; file systems take at most {FS_MAX_NAME_BYTES}"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A signed `PUT` (size declared) or `POST` form (size not declared) for the whole file.

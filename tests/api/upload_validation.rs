@@ -3,8 +3,10 @@
 
 use serde_json::{Value, json};
 
+use crate::helpers::tokens::use_jwt;
 use crate::helpers::{
-    Backend, assert_problem, json_with_status, sha256_base64, spawn_app, spawn_app_with,
+    Backend, assert_problem, assert_status, json_with_status, sha256_base64, spawn_app,
+    spawn_app_with,
 };
 
 #[tokio::test]
@@ -199,4 +201,50 @@ async fn a_body_over_64_kib_returns_413_body_too_large() {
 
     // Assert
     assert_problem(response, 413, "body_too_large").await;
+}
+
+#[tokio::test]
+async fn keys_storage_cannot_hold_are_refused_before_anything_is_recorded() {
+    // A 1024-byte key fits the API's rule but not S3 once it sits under
+    // `<prefix>/<owner>/<asset_id>/`; a 256-byte segment fits S3 but no file system.
+    let cases = [
+        (
+            Backend::S3,
+            "k".repeat(1024),
+            "over S3's 1024 bytes with its prefix",
+        ),
+        (
+            Backend::Local,
+            "k".repeat(1024),
+            "over 1024 bytes with its prefix",
+        ),
+        (
+            Backend::Local,
+            format!("dir/{}", "n".repeat(256)),
+            "a name over 255 bytes",
+        ),
+    ];
+    for (backend, key, why) in cases {
+        let app = spawn_app(backend).await;
+        let response = app.request_upload(&json!({ "object_key": key })).await;
+        let problem = assert_problem(response, 400, "validation_failed").await;
+        assert_eq!(problem["field"], "object_key", "{why}");
+        assert_eq!(app.assets_of("anonymous", "pending").await.0, 0, "{why}");
+    }
+    let app = spawn_app(Backend::S3).await;
+    let fits = app
+        .request_upload(&json!({ "object_key": format!("dir/{}", "n".repeat(256)) }))
+        .await;
+    assert_status(fits, 201).await;
+}
+
+#[tokio::test]
+async fn an_owner_with_a_long_name_can_still_upload_on_a_file_system() {
+    let app = spawn_app_with(Backend::Local, use_jwt).await;
+    let owner = "ü".repeat(120); // 240 bytes, 720 once percent-encoded
+    let grant = app.as_owner(&owner).store("a.bin", b"long owner").await;
+    let access: Value =
+        json_with_status(app.as_owner(&owner).access(grant.asset_id).await, 200).await;
+    let downloaded = app.download(access["url"].as_str().unwrap()).await;
+    assert_eq!(downloaded.bytes().await.unwrap().as_ref(), b"long owner");
 }
