@@ -28,6 +28,8 @@ pub enum AppError {
     UnsupportedMediaType,
     #[error("the request body exceeds {limit} bytes")]
     BodyTooLarge { limit: usize },
+    #[error("the request body did not arrive within {} s", timeout.as_secs())]
+    BodyTimeout { timeout: std::time::Duration },
     #[error("content_length {declared} exceeds the maximum upload size of {max_size} bytes")]
     UploadTooLarge { declared: u64, max_size: u64 },
     #[error("Asset with id {0} not found")]
@@ -224,6 +226,7 @@ impl AppError {
                 "upload_tokens_disabled",
                 "Upload tokens disabled",
             ),
+            Self::BodyTimeout { .. } => (S::REQUEST_TIMEOUT, "request_timeout", "Request timeout"),
             Self::Internal(_) => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -374,6 +377,13 @@ mod tests {
                 AppError::UploadTokensDisabled,
                 403,
                 "upload_tokens_disabled",
+            ),
+            (
+                AppError::BodyTimeout {
+                    timeout: std::time::Duration::from_secs(1),
+                },
+                408,
+                "request_timeout",
             ),
             (
                 AppError::Internal(anyhow::anyhow!("boom")),

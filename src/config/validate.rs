@@ -50,6 +50,12 @@ impl Settings {
                 format!("must be at most {MAX_SHARED_CONNECTIONS}"),
             ));
         }
+        if self.server.request_body_timeout_secs == 0 {
+            return Err(ConfigError::invalid(
+                "server.request_body_timeout_secs",
+                "must be at least 1",
+            ));
+        }
         if self.database.connect_timeout_secs == 0 {
             return Err(ConfigError::invalid(
                 "database.connect_timeout_secs",

@@ -1,18 +1,26 @@
 //! Reading JSON request bodies with errors a client can act on: the size limit, the media
 //! type, and the name of the field that is wrong.
 
+use std::time::Duration;
+
 use salvo::Request;
 use salvo::http::ParseError;
 use serde::de::DeserializeOwned;
 
+use crate::config::Settings;
 use crate::domain::ValidationError;
 use crate::error::AppError;
 
 /// Largest JSON body the API reads.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
 
-/// Parses the body as `T`, requiring `application/json` (or `+json`) and at most 64 KiB.
-pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, AppError> {
+/// Parses the body as `T`, requiring `application/json` (or `+json`), at most 64 KiB, read
+/// within `server.request_body_timeout_secs` (a body trickled in byte by byte would otherwise
+/// hold a connection and a task for as long as its sender likes).
+pub async fn read_json<T: DeserializeOwned>(
+    req: &mut Request,
+    settings: &Settings,
+) -> Result<T, AppError> {
     let is_json = req.content_type().is_some_and(|mime| {
         mime.type_() == mime::APPLICATION
             && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
@@ -20,9 +28,10 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, AppE
     if !is_json {
         return Err(AppError::UnsupportedMediaType);
     }
-    let payload = req
-        .payload_with_max_size(MAX_JSON_BODY)
+    let timeout = Duration::from_secs(settings.server.request_body_timeout_secs);
+    let payload = tokio::time::timeout(timeout, req.payload_with_max_size(MAX_JSON_BODY))
         .await
+        .map_err(|_| AppError::BodyTimeout { timeout })?
         .map_err(|e| match e {
             ParseError::PayloadTooLarge => AppError::BodyTooLarge {
                 limit: MAX_JSON_BODY,

@@ -185,7 +185,7 @@ pub async fn sign_parts(
     let state = AppState::from_depot(depot)?.clone();
     let owner = owner_of(depot)?;
     let id = AssetId::parse(&req.param::<String>("asset_id").unwrap_or_default())?;
-    let body: PartsRequest = read_json(req).await?;
+    let body: PartsRequest = read_json(req, &state.settings).await?;
     let uploads = &state.settings.uploads;
     let expires_in = expiry(
         body.expires_in,

@@ -72,7 +72,7 @@ pub async fn mark_status(
 ) -> Result<Json<StatusResponse>, AppError> {
     let state = AppState::from_depot(depot)?.clone();
     let owner = owner_of(depot)?;
-    let body: StatusRequest = read_json(req).await?;
+    let body: StatusRequest = read_json(req, &state.settings).await?;
     let id = AssetId::parse(&body.asset_id)?;
     let requested: AssetStatus = body.uploaded_status.parse()?;
 

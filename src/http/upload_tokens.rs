@@ -153,7 +153,7 @@ pub async fn create_upload_token(
         .upload_tokens
         .clone()
         .ok_or(AppError::UploadTokensDisabled)?;
-    let body = read_json::<UploadTokenRequest>(req).await?;
+    let body = read_json::<UploadTokenRequest>(req, &state.settings).await?;
     let lifetime = expiry(
         body.expires_in,
         tokens.default_expires_in,

@@ -226,11 +226,13 @@ pub async fn presign_upload(
     let owner = owner_of(depot)?;
     let scope = super::scope_of(depot).cloned();
     let mut limits = state.settings.uploads.limits_for(&owner);
-    let upload = read_json::<UploadRequest>(req).await?.validate(
-        &state.settings,
-        &limits,
-        state.storage.multipart().is_some(),
-    )?;
+    let upload = read_json::<UploadRequest>(req, &state.settings)
+        .await?
+        .validate(
+            &state.settings,
+            &limits,
+            state.storage.multipart().is_some(),
+        )?;
     if let Some(scope) = &scope {
         scope.check_upload(
             &upload.object_key,

@@ -248,3 +248,35 @@ async fn an_owner_with_a_long_name_can_still_upload_on_a_file_system() {
     let downloaded = app.download(access["url"].as_str().unwrap()).await;
     assert_eq!(downloaded.bytes().await.unwrap().as_ref(), b"long owner");
 }
+
+#[tokio::test]
+async fn a_json_body_that_trickles_in_is_answered_408_request_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // Arrange: a client that sends the headers and a few bytes of its body, then stalls.
+    let app = spawn_app_with(Backend::Local, |s| s.server.request_body_timeout_secs = 1).await;
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let body = r#"{"object_key":"slow.bin"}"#;
+    let head = format!(
+        "POST /api/upload HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body.as_bytes()[..5]).await.unwrap();
+    let started = std::time::Instant::now();
+
+    // Act
+    let mut answer = vec![0u8; 8192];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("the server answers without the rest of the body")
+        .unwrap();
+
+    // Assert
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(app.assets_of("anonymous", "pending").await.0, 0);
+}
