@@ -89,6 +89,8 @@ pub struct ServerSettings {
     pub public_url: Option<String>,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
+    /// How long a stopping server keeps serving (while not ready) before it stops listening.
+    pub shutdown_drain_secs: u64,
     /// How long an API request's JSON body may take to arrive.
     pub request_body_timeout_secs: u64,
     /// How long a start keeps retrying a database or storage that does not answer yet.
@@ -190,6 +192,7 @@ impl Default for ServerSettings {
             bind: "127.0.0.1:8080".into(),
             public_url: None,
             shutdown_timeout_secs: 30,
+            shutdown_drain_secs: 0,
             request_body_timeout_secs: 10,
             startup_timeout_secs: 60,
             trusted_proxies: Vec::new(),

@@ -1,11 +1,13 @@
 //! Building the application from settings, and running it until told to stop.
 
+mod listener;
 mod retry;
 mod store_gate;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -26,6 +28,7 @@ use crate::metrics::storage::InstrumentedStorage;
 use crate::state::AppState;
 use crate::storage::identity::StoreGuard;
 use crate::storage::{self, local::LocalStorage};
+use listener::ClosableAcceptor;
 use store_gate::StoreGate;
 
 /// A bound, ready-to-run server.
@@ -34,6 +37,10 @@ pub struct Application {
     service: Service,
     local_addr: SocketAddr,
     shutdown_timeout: Duration,
+    /// How long a stopping server keeps serving, not ready, before it stops listening.
+    shutdown_drain: Duration,
+    /// Set when a shutdown begins (`/readyz` then answers 503, responses close connections).
+    draining: Arc<AtomicBool>,
     /// `/metrics` on its own port, when `metrics.bind` is set.
     metrics_listener: Option<MetricsListener>,
 }
@@ -122,7 +129,9 @@ impl Application {
             store: store.clone(),
             settings: Arc::new(settings.clone()),
             metrics,
+            draining: Arc::new(AtomicBool::new(false)),
         };
+        let draining = state.draining.clone();
         if settings.lifecycle.sweeper_enabled {
             Sweeper::new(state.assets.clone(), state.storage.clone(), &settings)
                 .with_metrics(state.metrics.clone())
@@ -135,6 +144,8 @@ impl Application {
             service: http::service(state).hoop(StoreGate(store)),
             local_addr,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
+            shutdown_drain: Duration::from_secs(settings.server.shutdown_drain_secs),
+            draining,
             metrics_listener,
         })
     }
@@ -156,19 +167,31 @@ impl Application {
             .map(MetricsListener::local_addr)
     }
 
-    /// Serves until `shutdown` completes, then stops accepting connections and lets
-    /// in-flight requests finish for at most `server.shutdown_timeout_secs`.
+    /// Serves until `shutdown` completes. Then it drains: `/readyz` answers 503 at once and
+    /// every response closes its connection, while requests are still served for
+    /// `server.shutdown_drain_secs` (load balancers take the instance out meanwhile); then it
+    /// stops listening (new connections are refused) and lets in-flight requests finish for at
+    /// most `server.shutdown_timeout_secs`.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let server = Server::new(self.acceptor);
+        let (acceptor, close_listener) = ClosableAcceptor::new(self.acceptor);
+        let server = Server::new(acceptor);
         let handle = server.handle();
         let metrics_handle = self.metrics_listener.map(MetricsListener::spawn);
-        let timeout = self.shutdown_timeout;
+        let (timeout, drain, draining) =
+            (self.shutdown_timeout, self.shutdown_drain, self.draining);
         tokio::spawn(async move {
             shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
+            draining.store(true, Ordering::Release);
+            tracing::info!(
+                drain_secs = drain.as_secs(),
+                "shutting down: not ready, draining"
+            );
+            tokio::time::sleep(drain).await;
+            close_listener.close();
+            tracing::info!("shutting down: stopped listening, finishing in-flight requests");
             handle.stop_graceful(Some(timeout));
             if let Some(metrics) = metrics_handle {
                 metrics.stop_graceful(None);

@@ -1,6 +1,7 @@
 //! The one cloneable state every handler reads from the depot.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use ipnet::IpNet;
 use salvo::Depot;
@@ -36,6 +37,8 @@ pub struct AppState {
     /// Proxies whose `X-Forwarded-For` is believed (`server.trusted_proxies`).
     pub trusted_proxies: Arc<Vec<IpNet>>,
     pub metrics: Arc<Metrics>,
+    /// True once a shutdown began: not ready, and every response closes its connection.
+    pub draining: Arc<AtomicBool>,
 }
 
 impl AppState {

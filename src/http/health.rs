@@ -68,10 +68,13 @@ pub async fn readyz(depot: &mut Depot, res: &mut Response) -> Result<(), AppErro
         storage.map(|r| r.map_err(|e| crate::error::error_chain(&e))),
     );
     let storage = with_identity(storage, identity);
-    let checks = BTreeMap::from([
+    let mut checks = BTreeMap::from([
         ("database".to_owned(), database),
         ("storage".to_owned(), storage),
     ]);
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        checks.insert("server".to_owned(), "shutting down".to_owned());
+    }
     if checks.values().all(|v| v == "ok") {
         res.render(Json(HealthReport {
             status: "ready".into(),

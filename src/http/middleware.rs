@@ -9,6 +9,7 @@ use salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait};
 use tracing::Instrument;
 
 use crate::error::{AppError, ProblemDetails};
+use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -52,6 +53,15 @@ impl Handler for RequestLog {
         .await;
         if let Ok(value) = HeaderValue::from_str(&id) {
             res.headers_mut().insert(REQUEST_ID, value);
+        }
+        // A stopping server tells kept-alive clients to go elsewhere for their next request.
+        let draining = AppState::from_depot(depot)
+            .is_ok_and(|state| state.draining.load(std::sync::atomic::Ordering::Acquire));
+        if draining {
+            res.headers_mut().insert(
+                salvo::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
         }
     }
 }

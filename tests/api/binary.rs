@@ -213,3 +213,94 @@ fn an_unknown_key_stops_the_start_with_one_line_naming_it() {
         "suggests the key meant: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn on_sigterm_the_server_drains_then_refuses_new_connections_and_exits() {
+    // Arrange
+    let dir = EmptyDir::new();
+    let database_url = new_database().await;
+    let mut command = binary(&dir.0, &database_url);
+    command
+        .env("UPLOADER_SERVER__SHUTDOWN_DRAIN_SECS", "2")
+        .env("UPLOADER_SERVER__SHUTDOWN_TIMEOUT_SECS", "5");
+    let mut server = spawn(command);
+    let start = server.read_until(|e| e["message"] == "listening", Duration::from_secs(60));
+    let address = start.last().unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = reqwest::Client::new();
+    let ready = client
+        .get(format!("http://{address}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_status(ready, 200).await;
+
+    // Act
+    let signalled = std::time::Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    server.read_until(
+        |e| e["message"] == "shutting down: not ready, draining",
+        Duration::from_secs(5),
+    );
+    let not_ready = client
+        .get(format!("http://{address}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    let still_served = client
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    server.read_until(
+        |e| e["message"] == "shutting down: stopped listening, finishing in-flight requests",
+        Duration::from_secs(10),
+    );
+    let refused = std::net::TcpStream::connect(&address);
+    let exited = wait_for_exit(&mut server.child, Duration::from_secs(10));
+
+    // Assert
+    let not_ready_status = not_ready.status().as_u16();
+    let body: Value = not_ready.json().await.unwrap();
+    assert_eq!(not_ready_status, 503, "{body}");
+    assert_eq!(body["checks"]["server"], "shutting down");
+    assert_eq!(
+        still_served.status().as_u16(),
+        200,
+        "still serving while draining"
+    );
+    assert_eq!(
+        still_served
+            .headers()
+            .get("connection")
+            .and_then(|v| v.to_str().ok()),
+        Some("close"),
+        "kept-alive clients are told to reconnect elsewhere"
+    );
+    assert_eq!(
+        refused.map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "after the drain, new connections are refused, not left hanging"
+    );
+    let status = exited.expect("the server exits within its timeouts");
+    assert!(status.success(), "{status:?}");
+    assert!(signalled.elapsed() < Duration::from_secs(2 + 5 + 2));
+}
+
+/// The child's exit status, unless it is still running after `timeout`.
+fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
