@@ -5,6 +5,7 @@
 //! once it is whole and verified. It offers S3's three ways in: one `PUT`, a `POST` form
 //! ([`form`]) and multipart uploads ([`multipart`], on disk as [`parts`] says).
 
+mod development_key;
 mod form;
 mod marker;
 mod multipart;
@@ -13,7 +14,7 @@ mod receive;
 mod signing;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path as FsPath, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
@@ -47,8 +48,6 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
-/// File under the root holding the generated development signing key.
-const GENERATED_KEY_FILE: &str = ".signing-key";
 
 /// A download ready to stream.
 pub struct Download {
@@ -83,7 +82,7 @@ impl LocalStorage {
         })?;
         let key = match &local.signing_key {
             Some(key) => key.expose_secret().as_bytes().to_vec(),
-            None if settings.is_development() => development_key(&local.root)?,
+            None if settings.is_development() => development_key::load_or_create(&local.root)?,
             None => anyhow::bail!(
                 "configuration key `storage.local.signing_key`: required outside the development profile"
             ),
@@ -166,30 +165,6 @@ impl LocalStorage {
 
 fn object_path(key: &str) -> Path {
     Path::from(key)
-}
-
-/// The development signing key: read from `<root>/.signing-key`, generated on first use.
-fn development_key(root: &FsPath) -> anyhow::Result<Vec<u8>> {
-    let path = root.join(GENERATED_KEY_FILE);
-    if let Ok(key) = std::fs::read_to_string(&path) {
-        return Ok(key.trim().as_bytes().to_vec());
-    }
-    let key = hex::encode(rand::random::<[u8; 32]>());
-    write_private_file(&path, &key).with_context(|| format!("writing {}", path.display()))?;
-    tracing::warn!(
-        path = %path.display(),
-        "storage.local.signing_key is not set: generated a development key; set the key explicitly outside development"
-    );
-    Ok(key.into_bytes())
-}
-
-fn write_private_file(path: &FsPath, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(contents.as_bytes())
 }
 
 #[async_trait]
