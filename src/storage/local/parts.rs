@@ -231,6 +231,41 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_part_number_outside_1_to_10000_is_refused_even_when_signed() {
+        let root = std::env::temp_dir().join(format!("cau-parts-{}", new_upload_id()));
+        let mut settings = crate::config::Settings::default();
+        settings.storage.local.root = root.clone();
+        settings.storage.local.signing_key = Some("k".repeat(32).into());
+        let storage = LocalStorage::open(&settings, &"http://127.0.0.1".parse().unwrap()).unwrap();
+        let upload_id = create_upload(&storage.uploads_dir(), "uploads/a/b/c")
+            .await
+            .unwrap();
+        for number in [0, MAX_PART_NUMBER + 1] {
+            let signed = SignedRequest {
+                method: super::super::SignedMethod::Put,
+                bucket: "assets".into(),
+                key: "uploads/a/b/c".into(),
+                expires: i64::MAX,
+                max_size: None,
+                length: Some(1),
+                content_type: None,
+                checksum_sha256: None,
+                part: Some(super::super::SignedPart {
+                    number,
+                    upload_id: upload_id.clone(),
+                }),
+            };
+            let body = futures::stream::iter([Ok(Bytes::from_static(b"x"))]);
+            let refused = storage.receive_part(&signed, body).await;
+            assert!(
+                matches!(refused, Err(UploadRejection::InvalidPartNumber(n)) if n == number),
+                "{number}: {refused:?}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(root);
+    }
+
     #[test]
     fn only_generated_upload_ids_are_accepted_as_path_segments() {
         assert!(is_upload_id(&new_upload_id()));
