@@ -1,20 +1,21 @@
 //! Cleaning up after clients: the sweeper removes pending assets whose upload URL expired
 //! long ago (with their objects), and the orphan scan removes objects no asset refers to
-//! (left behind by crashes). Runs inside the server on an interval, or once from the
+//! (left behind by crashes), and multipart uploads no asset refers to. Runs inside the server on an interval, or once from the
 //! `sweep` subcommand (e.g. a Kubernetes CronJob). Neither runs against a store that is not
 //! the one the database records (see `storage::identity`).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
 use crate::db::AssetRepository;
 use crate::metrics::Metrics;
-use crate::storage::Storage;
 use crate::storage::identity::{StoreGuard, StoreStatus};
+use crate::storage::{ListedUpload, Storage};
 
 /// Keys looked up in the database per round of the orphan scan.
 const ORPHAN_CHUNK: usize = 1000;
@@ -26,6 +27,8 @@ pub struct SweepReport {
     pub expired: Vec<String>,
     /// Storage keys of the removed (or removable) unreferenced objects.
     pub orphans: Vec<String>,
+    /// Ids of the removed (or removable) multipart uploads no asset refers to.
+    pub stale_uploads: Vec<String>,
     /// Another sweeper held the lock; this one did nothing.
     pub skipped: bool,
 }
@@ -116,7 +119,8 @@ impl Sweeper {
     }
 
     /// Removes objects under `key_prefix` that no asset refers to and that are older than
-    /// `pending_grace` (younger ones may belong to an upload being recorded right now).
+    /// `pending_grace` (younger ones may belong to an upload being recorded right now), and
+    /// likewise unfinished multipart uploads.
     pub async fn sweep_orphans(&self, dry_run: bool) -> anyhow::Result<SweepReport> {
         let cutoff = Utc::now() - chrono::Duration::from_std(self.grace).unwrap_or_default();
         let candidates: Vec<String> = self
@@ -142,7 +146,49 @@ impl Sweeper {
                 report.orphans.push(key.clone());
             }
         }
+        report.stale_uploads = self.sweep_stale_uploads(cutoff, dry_run).await?;
         Ok(report)
+    }
+
+    /// Discards multipart uploads untouched since `cutoff` whose storage key no asset refers
+    /// to: left by a crash between starting an upload and recording it, or by a failed
+    /// abort. Returns their ids.
+    async fn sweep_stale_uploads(
+        &self,
+        cutoff: DateTime<Utc>,
+        dry_run: bool,
+    ) -> anyhow::Result<Vec<String>> {
+        let Some(storage) = self.storage.multipart() else {
+            return Ok(Vec::new());
+        };
+        let stale: Vec<ListedUpload> = storage
+            .list_uploads()
+            .await
+            .context("listing multipart uploads")?
+            .into_iter()
+            .filter(|upload| upload.last_modified < cutoff)
+            .collect();
+        let keys: Vec<String> = stale.iter().filter_map(|u| u.storage_key.clone()).collect();
+        let mut referenced = HashSet::new();
+        for chunk in keys.chunks(ORPHAN_CHUNK) {
+            referenced.extend(self.assets.referenced_keys(&self.bucket, chunk).await?);
+        }
+        let mut removed = Vec::new();
+        for upload in stale {
+            let key = upload.storage_key.unwrap_or_default();
+            if referenced.contains(&key) {
+                continue;
+            }
+            if !dry_run {
+                storage
+                    .abort(&key, &upload.upload_id)
+                    .await
+                    .with_context(|| format!("aborting multipart upload {}", upload.upload_id))?;
+                tracing::info!(upload_id = %upload.upload_id, storage_key = %key, "removed a stale multipart upload");
+            }
+            removed.push(upload.upload_id);
+        }
+        Ok(removed)
     }
 
     /// Sweeps every `interval` until the application stops.

@@ -1,21 +1,31 @@
-//! `PUT` and `GET /storage/{bucket}/{key}`: the object store of the local backend, reached
-//! only through URLs the server signed (see `storage::local`).
+//! `PUT` and `GET /storage/{bucket}/{key}` and `POST /storage/{bucket}`: the object store of
+//! the local backend, reached only through requests the server signed (see `storage::local`).
+//! A `PUT` stores a whole object or, with `partNumber` and `uploadId`, one part of a multipart
+//! upload; a `POST` is a form upload.
+
+mod form;
+mod problems;
 
 use std::collections::HashMap;
 
-use futures::TryStreamExt;
+use futures::{Stream, TryStreamExt};
 use salvo::http::StatusCode;
 use salvo::http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderValue};
 use salvo::oapi::endpoint;
 use salvo::prelude::Json;
 use salvo::{Depot, Request, Response};
 
+pub use form::post_object;
+use problems::{rejected, signature_problem};
+
 use crate::error::{AppError, ProblemDetails};
 use crate::state::AppState;
-use crate::storage::local::{LocalStorage, SignatureError, SignedMethod, UploadRejection};
+use crate::storage::StoredObject;
+use crate::storage::local::{LocalStorage, SignedMethod, SignedRequest, UploadRejection};
 
-/// Receive an upload to a signed `PUT` URL (local backend). Use the URL exactly as
-/// `POST /api/upload` returned it, with the headers it named: the query carries the signature.
+/// Receive an upload to a signed `PUT` URL (local backend): a whole object, or with
+/// `partNumber` and `uploadId` one part of a multipart upload. Use the URL exactly as the API
+/// returned it, with the headers it named: the query carries the signature.
 #[endpoint(
     tags("storage"),
     operation_id = "putObject",
@@ -24,10 +34,10 @@ use crate::storage::local::{LocalStorage, SignatureError, SignedMethod, UploadRe
         ("**key" = String, Path, description = "The storage key, as in the signed URL"),
     ),
     responses(
-        (status_code = 200, description = "Stored: `{size, checksum_sha256}`; `ETag` is the hex SHA-256"),
-        (status_code = 400, description = "The body differs from what was signed (`content_length_mismatch`, `checksum_mismatch`, `body_unreadable`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 200, description = "Stored: `{size, checksum_sha256}` (a part: `{part_number, size, etag}`); `ETag` is the quoted hex SHA-256"),
+        (status_code = 400, description = "The body differs from what was signed (`content_length_mismatch`, `checksum_mismatch`, `body_unreadable`), or the part number is not 1-10000 (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "Missing, wrong or expired signature, or another content type (`signature_missing`, `signature_mismatch`, `url_expired`, `content_type_mismatch`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 404, description = "No such bucket (`not_found`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 404, description = "No such bucket (`not_found`), or the multipart upload was completed or aborted (`no_such_upload`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 413, description = "Larger than signed (`upload_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "The object could not be stored (`storage_unavailable`)", content_type = "application/problem+json", body = ProblemDetails),
     )
@@ -41,37 +51,47 @@ pub async fn put_object(req: &mut Request, depot: &mut Depot, res: &mut Response
         Err(e) => return signature_problem(e).render(res),
     };
     // Refuse an announced oversize body before reading any of it.
-    let limit = signed.length.or(signed.max_size).unwrap_or(0);
-    let announced = req.header::<u64>(CONTENT_LENGTH);
-    if announced.is_some_and(|n| n > limit) {
-        return rejection_problem(&UploadRejection::TooLarge { limit }).render(res);
+    let limit = crate::storage::local::body_limit(&signed);
+    if req.header::<u64>(CONTENT_LENGTH).is_some_and(|n| n > limit) {
+        return rejected(UploadRejection::TooLarge { limit }, res);
     }
     let content_type = req.header::<String>(CONTENT_TYPE);
-    let body = req
-        .take_body()
-        .try_filter_map(|frame| async move { Ok(frame.into_data().ok()) });
+    let body = Box::pin(body_of(req));
+    if signed.part.is_some() {
+        return put_part(&storage, &signed, body, res).await;
+    }
     match storage
-        .receive(&signed, content_type.as_deref(), Box::pin(body))
+        .receive(&signed, content_type.as_deref(), body)
         .await
     {
         Ok(stored) => {
-            let checksum = stored.checksum_sha256.map(|c| c.to_string());
-            if let Some(etag) = checksum
+            set_etag(res, &stored);
+            res.render(Json(serde_json::json!({
+                "size": stored.size,
+                "checksum_sha256": stored.checksum_sha256.map(|c| c.to_string()),
+            })));
+        }
+        Err(rejection) => rejected(rejection, res),
+    }
+}
+
+/// Stores one part of a multipart upload and answers its `ETag`, which completion needs.
+async fn put_part<S>(storage: &LocalStorage, signed: &SignedRequest, body: S, res: &mut Response)
+where
+    S: Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
+{
+    match storage.receive_part(signed, body).await {
+        Ok(part) => {
+            if let Some(etag) = part
+                .etag
                 .as_deref()
-                .and_then(|c| HeaderValue::from_str(&format!("\"{}\"", hex_of(c))).ok())
+                .and_then(|e| HeaderValue::from_str(e).ok())
             {
                 res.headers_mut().insert(ETAG, etag);
             }
-            res.render(Json(
-                serde_json::json!({ "size": stored.size, "checksum_sha256": checksum }),
-            ));
+            res.render(Json(part));
         }
-        Err(rejection) => {
-            if let UploadRejection::Storage(e) = &rejection {
-                tracing::error!(error = %crate::error::error_chain(e), "local upload failed");
-            }
-            rejection_problem(&rejection).render(res)
-        }
+        Err(rejection) => rejected(rejection, res),
     }
 }
 
@@ -132,66 +152,62 @@ fn target(
     String,
     HashMap<String, String>,
 )> {
+    let storage = bucket_storage(req, depot, res)?;
+    let Some(key) = req.param::<String>("key") else {
+        not_found(req, res);
+        return None;
+    };
+    let query = req
+        .queries()
+        .iter()
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    Some((storage, key, query))
+}
+
+/// The local storage when the request's `bucket` is the one it serves, or a rendered 404.
+fn bucket_storage(
+    req: &Request,
+    depot: &Depot,
+    res: &mut Response,
+) -> Option<std::sync::Arc<LocalStorage>> {
     let storage = AppState::from_depot(depot)
         .ok()
         .and_then(|s| s.local_storage.clone());
-    let bucket = req.param::<String>("bucket");
-    let key = req.param::<String>("key");
-    match (storage, bucket, key) {
-        (Some(storage), Some(bucket), Some(key)) if bucket == storage.bucket() => {
-            let query = req
-                .queries()
-                .iter()
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect();
-            Some((storage, key, query))
-        }
+    match (storage, req.param::<String>("bucket")) {
+        (Some(storage), Some(bucket)) if bucket == storage.bucket() => Some(storage),
         _ => {
-            AppError::RouteNotFound(req.uri().path().to_owned())
-                .to_problem()
-                .render(res);
+            not_found(req, res);
             None
         }
     }
 }
 
-fn signature_problem(error: SignatureError) -> ProblemDetails {
-    let code = match error {
-        SignatureError::Malformed => "signature_missing",
-        SignatureError::Mismatch => "signature_mismatch",
-        SignatureError::Expired => "url_expired",
-    };
-    ProblemDetails::new(
-        StatusCode::FORBIDDEN,
-        code,
-        "Request not authorised",
-        error.to_string(),
-    )
+fn not_found(req: &Request, res: &mut Response) {
+    AppError::RouteNotFound(req.uri().path().to_owned())
+        .to_problem()
+        .render(res);
 }
 
-fn rejection_problem(rejection: &UploadRejection) -> ProblemDetails {
-    let (status, code) = match rejection {
-        UploadRejection::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "upload_too_large"),
-        UploadRejection::LengthMismatch { .. } => {
-            (StatusCode::BAD_REQUEST, "content_length_mismatch")
-        }
-        UploadRejection::ChecksumMismatch => (StatusCode::BAD_REQUEST, "checksum_mismatch"),
-        UploadRejection::ContentTypeMismatch => (StatusCode::FORBIDDEN, "content_type_mismatch"),
-        UploadRejection::BodyRead(_) => (StatusCode::BAD_REQUEST, "body_unreadable"),
-        UploadRejection::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
-    };
-    let detail = match rejection {
-        UploadRejection::Storage(_) => "The object could not be stored; retry later.".to_owned(),
-        other => other.to_string(),
-    };
-    ProblemDetails::new(status, code, "Upload refused", detail)
+/// The request body as a stream of bytes.
+fn body_of(req: &mut Request) -> impl Stream<Item = std::io::Result<bytes::Bytes>> + Send + use<> {
+    req.take_body()
+        .try_filter_map(|frame| async move { Ok(frame.into_data().ok()) })
 }
 
-/// The hex form of a base64 SHA-256, as S3-style ETags use hex digests.
-fn hex_of(base64_digest: &str) -> String {
+/// `ETag`: the quoted hex SHA-256 of what was stored, as S3-style ETags use hex digests.
+fn set_etag(res: &mut Response, stored: &StoredObject) {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(base64_digest)
-        .map(hex::encode)
-        .unwrap_or_default()
+    let hex = stored
+        .checksum_sha256
+        .as_ref()
+        .and_then(|c| {
+            base64::engine::general_purpose::STANDARD
+                .decode(c.as_str())
+                .ok()
+        })
+        .map(hex::encode);
+    if let Some(etag) = hex.and_then(|h| HeaderValue::from_str(&format!("\"{h}\"")).ok()) {
+        res.headers_mut().insert(ETAG, etag);
+    }
 }

@@ -84,11 +84,13 @@ pub fn service(state: AppState) -> Service {
         .push(Router::with_path("readyz").get(health::readyz));
     let mut documented = Router::new().push(api).push(probes);
     if state.local_storage.is_some() {
-        documented = documented.push(
-            Router::with_path("storage/{bucket}/{**key}")
-                .put(local_storage::put_object)
-                .get(local_storage::get_object),
-        );
+        documented = documented
+            .push(Router::with_path("storage/{bucket}").post(local_storage::post_object))
+            .push(
+                Router::with_path("storage/{bucket}/{**key}")
+                    .put(local_storage::put_object)
+                    .get(local_storage::get_object),
+            );
     }
     let doc = OpenApi::new("Cloud Asset Uploader", env!("CARGO_PKG_VERSION"))
         .add_security_scheme(
@@ -193,6 +195,8 @@ fn cors(settings: &CorsSettings) -> Option<CorsHandler> {
             .allow_methods(AllowMethods::list(methods))
             .allow_headers(AllowHeaders::list(headers))
             .expose_headers(vec![
+                // Multipart uploads complete with each part's ETag.
+                "etag",
                 "x-request-id",
                 "ratelimit-limit",
                 "ratelimit-remaining",

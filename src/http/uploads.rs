@@ -42,11 +42,11 @@ struct UploadRequest {
     /// Media type the upload must be sent with.
     content_type: Option<String>,
     /// Exact size of the file in bytes. Without it, the upload is a form POST limited to
-    /// `uploads.max_size` (S3 backend).
+    /// `uploads.max_size`.
     content_length: Option<u64>,
     /// Base64 SHA-256 of the file; storage refuses any other bytes. Requires `content_length`.
     checksum_sha256: Option<String>,
-    /// Upload in parts (S3 backend; requires `content_length`). Files larger than
+    /// Upload in parts (requires `content_length`). Files larger than
     /// `uploads.multipart_threshold` are uploaded in parts unless this is `false`.
     multipart: Option<bool>,
 }

@@ -143,6 +143,17 @@ pub struct PartRef {
     pub etag: String,
 }
 
+/// A multipart upload found by [`MultipartStorage::list_uploads`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedUpload {
+    pub upload_id: String,
+    /// The storage key the upload is for; `None` when storage cannot tell (a crash while
+    /// the upload was being started).
+    pub storage_key: Option<String>,
+    /// When a part was last stored (or the upload started).
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
 /// Why a multipart upload could not be completed.
 #[derive(Debug, thiserror::Error)]
 pub enum CompleteError {
@@ -194,6 +205,13 @@ pub trait MultipartStorage: Send + Sync {
 
     /// Discards the upload and its parts; succeeds when it is already gone.
     async fn abort(&self, storage_key: &str, upload_id: &str) -> Result<(), StorageError>;
+
+    /// Every unfinished upload storage holds, for the orphan scan to discard those no asset
+    /// refers to. Backends whose storage expires unfinished uploads itself (S3's
+    /// `AbortIncompleteMultipartUpload` lifecycle rule) list none.
+    async fn list_uploads(&self) -> Result<Vec<ListedUpload>, StorageError> {
+        Ok(Vec::new())
+    }
 }
 
 /// The configured backend, ready to use.

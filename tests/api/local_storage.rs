@@ -1,5 +1,6 @@
 //! The local backend's own signed `/storage` URLs: bytes go in and out intact, and anything
-//! the signature does not allow is refused without leaving a partial object behind.
+//! the signature does not allow is refused without leaving a partial object behind. (Form
+//! uploads: `local_forms`; parts: `multipart` and `local_multipart`.)
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use crate::helpers::{
 };
 
 /// Replaces (or, with `None`, removes) one query parameter of a signed URL.
-fn tamper(url: &str, name: &str, value: Option<&str>) -> String {
+pub fn tamper(url: &str, name: &str, value: Option<&str>) -> String {
     let mut url = Url::parse(url).expect("signed URLs are URLs");
     let pairs: Vec<(String, String)> = url
         .query_pairs()
@@ -138,7 +139,9 @@ async fn a_content_type_other_than_the_signed_one_is_refused_with_403() {
     // Arrange
     let app = spawn_app(Backend::Local).await;
     let grant = app
-        .new_upload(&json!({ "object_key": "page.txt", "content_type": "text/plain" }))
+        .new_upload(
+            &json!({ "object_key": "page.txt", "content_type": "text/plain", "content_length": 9 }),
+        )
         .await;
 
     for sent in ["text/html", "text/plain; charset=utf-8"] {
@@ -161,7 +164,7 @@ async fn an_expired_upload_url_is_refused_with_403() {
     // Arrange
     let app = spawn_app(Backend::Local).await;
     let grant = app
-        .new_upload(&json!({ "object_key": "late.txt", "expires_in": 1 }))
+        .new_upload(&json!({ "object_key": "late.txt", "content_length": 8, "expires_in": 1 }))
         .await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
@@ -176,9 +179,9 @@ async fn an_expired_upload_url_is_refused_with_403() {
 #[tokio::test]
 async fn a_tampered_upload_url_is_refused_with_403() {
     // Arrange
-    let app = spawn_app_with(Backend::Local, |s| s.uploads.max_size = 1024).await;
+    let app = spawn_app_with(Backend::Local, |s| s.uploads.max_size = 4096).await;
     let grant = app
-        .new_upload(&json!({ "object_key": "guarded.bin" }))
+        .new_upload(&json!({ "object_key": "guarded.bin", "content_length": 2048 }))
         .await;
     let url = grant.signed_info.url().to_owned();
     let far_future = (chrono::Utc::now().timestamp() + 86_400).to_string();
@@ -188,6 +191,7 @@ async fn a_tampered_upload_url_is_refused_with_403() {
             tamper(&url, "max_size", Some("1048576")),
             "a raised size limit",
         ),
+        (tamper(&url, "length", Some("2049")), "another length"),
         (
             tamper(&url, "expires", Some(&far_future)),
             "a pushed-back expiry",
@@ -220,7 +224,7 @@ async fn a_signature_is_valid_only_for_the_method_it_was_issued_for() {
     let asset_id = app.store("methods.txt", b"original").await;
     let access: AccessGrant = json_with_status(app.access(asset_id, None).await, 200).await;
     let upload = app
-        .new_upload(&json!({ "object_key": "pending-methods.txt" }))
+        .new_upload(&json!({ "object_key": "pending-methods.txt", "content_length": 4 }))
         .await;
 
     // Act

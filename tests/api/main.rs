@@ -14,6 +14,8 @@ mod health;
 mod helpers;
 mod lifecycle;
 mod limits;
+mod local_forms;
+mod local_multipart;
 mod local_storage;
 mod metrics;
 mod multipart;

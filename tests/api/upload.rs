@@ -16,7 +16,9 @@ async fn a_new_object_key_gets_a_pending_asset_and_a_signed_put_with_201() {
 
     // Act
     let response = app
-        .request_upload(&json!({ "object_key": "photos/cat.png", "expires_in": 120 }))
+        .request_upload(
+            &json!({ "object_key": "photos/cat.png", "content_length": 48213, "expires_in": 120 }),
+        )
         .await;
 
     // Assert
@@ -67,12 +69,14 @@ async fn re_requesting_a_pending_key_returns_200_with_the_same_asset_and_a_fresh
     // Arrange
     let app = spawn_app(Backend::Local).await;
     let first = app
-        .new_upload(&json!({ "object_key": "draft.txt", "expires_in": 60 }))
+        .new_upload(&json!({ "object_key": "draft.txt", "content_length": 10, "expires_in": 60 }))
         .await;
 
     // Act
     let response = app
-        .request_upload(&json!({ "object_key": "draft.txt", "expires_in": 600 }))
+        .request_upload(
+            &json!({ "object_key": "draft.txt", "content_length": 10, "expires_in": 600 }),
+        )
         .await;
 
     // Assert

@@ -1,13 +1,20 @@
 //! The local backend: objects are files under `storage.local.root`, written and read through
-//! object_store's `LocalFileSystem`. The server signs URLs to its own `/storage/…` routes
-//! (see `http::local_storage`), which enforce the signed limits while streaming to disk and
-//! expose a file under its key only once it is whole and verified.
+//! object_store's `LocalFileSystem` (with fsync, so a published object survives a crash). The
+//! server signs requests to its own `/storage/…` routes (see `http::local_storage`), which
+//! enforce the signed limits while streaming to disk and expose a file under its key only
+//! once it is whole and verified. It offers S3's three ways in: one `PUT`, a `POST` form
+//! ([`form`]) and multipart uploads ([`multipart`], on disk as [`parts`] says).
 
+mod development_key;
+mod form;
 mod marker;
+mod multipart;
+mod parts;
+mod receive;
 mod signing;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path as FsPath, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
@@ -15,19 +22,22 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use futures::stream::BoxStream;
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
-pub use signing::{SignatureError, SignedMethod, SignedRequest, UrlSigner};
+pub use parts::MAX_PART_NUMBER;
+pub use receive::{UploadRejection, body_limit};
+pub use signing::{SignatureError, SignedMethod, SignedPart, SignedRequest, UrlSigner};
 
 use super::marker::StoreMarker;
 use super::{
-    DownloadSpec, ListedObject, SignedUpload, Storage, StorageError, StoredObject, UploadSpec,
+    DownloadSpec, ListedObject, MultipartStorage, SignedUpload, Storage, StorageError,
+    StoredObject, UploadSpec,
 };
 use crate::config::Settings;
 use crate::domain::Sha256Checksum;
@@ -38,27 +48,6 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
-/// File under the root holding the generated development signing key.
-const GENERATED_KEY_FILE: &str = ".signing-key";
-/// Upload parts in flight at once while streaming to disk; bounds memory per upload.
-const MAX_PARTS_IN_FLIGHT: usize = 4;
-
-/// Why an upload to a local signed URL was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum UploadRejection {
-    #[error("the body exceeds the signed limit of {limit} bytes")]
-    TooLarge { limit: u64 },
-    #[error("the body has {received} bytes but {expected} were declared")]
-    LengthMismatch { expected: u64, received: u64 },
-    #[error("the body does not match the declared SHA-256 checksum")]
-    ChecksumMismatch,
-    #[error("the Content-Type header does not match the signed content type")]
-    ContentTypeMismatch,
-    #[error("the request body could not be read")]
-    BodyRead(#[source] std::io::Error),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
 
 /// A download ready to stream.
 pub struct Download {
@@ -71,7 +60,8 @@ pub struct LocalStorage {
     store: Arc<LocalFileSystem>,
     bucket: String,
     signer: UrlSigner,
-    /// `<public_url>/storage/<bucket>/`, the base of every signed URL.
+    /// `<public_url>/storage/<bucket>/`, the base of every signed URL (without the final
+    /// `/`, where forms are posted).
     base_url: String,
     directory: PathBuf,
     /// `<key_prefix>/.store-id`: never listed, never served or overwritten through a URL.
@@ -92,7 +82,7 @@ impl LocalStorage {
         })?;
         let key = match &local.signing_key {
             Some(key) => key.expose_secret().as_bytes().to_vec(),
-            None if settings.is_development() => development_key(&local.root)?,
+            None if settings.is_development() => development_key::load_or_create(&local.root)?,
             None => anyhow::bail!(
                 "configuration key `storage.local.signing_key`: required outside the development profile"
             ),
@@ -106,7 +96,8 @@ impl LocalStorage {
             "local storage"
         );
         let store = LocalFileSystem::new_with_prefix(&directory)
-            .with_context(|| format!("opening {}", directory.display()))?;
+            .with_context(|| format!("opening {}", directory.display()))?
+            .with_fsync(true);
         let base = public_url.as_str().trim_end_matches('/');
         Ok(Self {
             store: Arc::new(store),
@@ -138,50 +129,6 @@ impl LocalStorage {
         }
         self.signer
             .verify(method, &self.bucket, key, query, Utc::now().timestamp())
-    }
-
-    /// Streams an upload to disk, enforcing what `signed` allows. The file appears under its
-    /// key only after the whole body arrived and matched; otherwise nothing is left behind.
-    pub async fn receive<S>(
-        &self,
-        signed: &SignedRequest,
-        content_type: Option<&str>,
-        body: S,
-    ) -> Result<StoredObject, UploadRejection>
-    where
-        S: Stream<Item = std::io::Result<Bytes>> + Unpin,
-    {
-        if signed.content_type.is_some() && signed.content_type.as_deref() != content_type {
-            return Err(UploadRejection::ContentTypeMismatch);
-        }
-        let limit = signed.length.or(signed.max_size).unwrap_or(0);
-        let upload = self
-            .store
-            .put_multipart(&object_path(&signed.key))
-            .await
-            .map_err(|e| StorageError::Other(anyhow!(e).context("starting the upload")))?;
-        let mut writer = WriteMultipart::new(upload);
-        match write_body(&mut writer, body, limit).await {
-            Ok((received, checksum)) => {
-                let verdict = verify_upload(signed, received, &checksum);
-                if let Err(rejection) = verdict {
-                    let _ = writer.abort().await;
-                    return Err(rejection);
-                }
-                writer
-                    .finish()
-                    .await
-                    .map_err(|e| StorageError::Other(anyhow!(e).context("finishing the upload")))?;
-                Ok(StoredObject {
-                    size: received,
-                    checksum_sha256: Some(checksum),
-                })
-            }
-            Err(rejection) => {
-                let _ = writer.abort().await;
-                Err(rejection)
-            }
-        }
     }
 
     /// The stored object, ready to stream, or `None` when nothing is there.
@@ -220,81 +167,13 @@ fn object_path(key: &str) -> Path {
     Path::from(key)
 }
 
-async fn write_body<S>(
-    writer: &mut WriteMultipart,
-    mut body: S,
-    limit: u64,
-) -> Result<(u64, Sha256Checksum), UploadRejection>
-where
-    S: Stream<Item = std::io::Result<Bytes>> + Unpin,
-{
-    let mut hasher = Sha256::new();
-    let mut received: u64 = 0;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(UploadRejection::BodyRead)?;
-        received += chunk.len() as u64;
-        if received > limit {
-            return Err(UploadRejection::TooLarge { limit });
-        }
-        hasher.update(&chunk);
-        writer
-            .wait_for_capacity(MAX_PARTS_IN_FLIGHT)
-            .await
-            .map_err(|e| StorageError::Other(anyhow!(e).context("writing the upload")))?;
-        writer.put(chunk);
-    }
-    let checksum =
-        Sha256Checksum::from_digest(&hasher.finalize()).expect("SHA-256 digests are 32 bytes");
-    Ok((received, checksum))
-}
-
-fn verify_upload(
-    signed: &SignedRequest,
-    received: u64,
-    checksum: &Sha256Checksum,
-) -> Result<(), UploadRejection> {
-    if let Some(expected) = signed.length
-        && expected != received
-    {
-        return Err(UploadRejection::LengthMismatch { expected, received });
-    }
-    if signed
-        .checksum_sha256
-        .as_deref()
-        .is_some_and(|expected| expected != checksum.as_str())
-    {
-        return Err(UploadRejection::ChecksumMismatch);
-    }
-    Ok(())
-}
-
-/// The development signing key: read from `<root>/.signing-key`, generated on first use.
-fn development_key(root: &FsPath) -> anyhow::Result<Vec<u8>> {
-    let path = root.join(GENERATED_KEY_FILE);
-    if let Ok(key) = std::fs::read_to_string(&path) {
-        return Ok(key.trim().as_bytes().to_vec());
-    }
-    let key = hex::encode(rand::random::<[u8; 32]>());
-    write_private_file(&path, &key).with_context(|| format!("writing {}", path.display()))?;
-    tracing::warn!(
-        path = %path.display(),
-        "storage.local.signing_key is not set: generated a development key; set the key explicitly outside development"
-    );
-    Ok(key.into_bytes())
-}
-
-fn write_private_file(path: &FsPath, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(contents.as_bytes())
-}
-
 #[async_trait]
 impl Storage for LocalStorage {
     async fn presign_upload(&self, spec: &UploadSpec<'_>) -> Result<SignedUpload, StorageError> {
+        // As on S3: without a declared length, a form whose signature caps the size.
+        if spec.content_length.is_none() {
+            return Ok(self.presign_form(spec));
+        }
         let request = SignedRequest {
             method: SignedMethod::Put,
             bucket: self.bucket.clone(),
@@ -304,6 +183,7 @@ impl Storage for LocalStorage {
             length: spec.content_length,
             content_type: spec.content_type.map(|c| c.as_str().to_owned()),
             checksum_sha256: spec.checksum_sha256.map(|c| c.as_str().to_owned()),
+            part: None,
         };
         let mut headers = BTreeMap::new();
         if let Some(content_type) = &request.content_type {
@@ -328,6 +208,7 @@ impl Storage for LocalStorage {
             length: None,
             content_type: spec.content_type.map(|c| c.as_str().to_owned()),
             checksum_sha256: None,
+            part: None,
         }))
     }
 
@@ -391,6 +272,10 @@ impl Storage for LocalStorage {
             .into_iter()
             .filter(|object| object.storage_key != self.marker_key)
             .collect())
+    }
+
+    fn multipart(&self) -> Option<&dyn MultipartStorage> {
+        Some(self)
     }
 
     fn marker(&self) -> Option<&dyn StoreMarker> {

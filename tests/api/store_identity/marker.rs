@@ -73,6 +73,7 @@ async fn no_signed_url_reads_or_overwrites_the_local_marker() {
         length: None,
         content_type: None,
         checksum_sha256: None,
+        part: None,
     };
     let url = |method| {
         format!(

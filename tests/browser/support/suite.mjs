@@ -26,7 +26,7 @@ export const PAGE_SOURCE = process.env.UPLOADER_BROWSER_PAGE_SOURCE || 'server';
  * local backend when the server answers that it lacks it (and runs when it does not).
  * Remove an entry once the server supports it there.
  */
-export const LOCAL_LACKS = new Set(['post-form', 'multipart']);
+export const LOCAL_LACKS = new Set([]);
 
 const unique = (prefix) => `${prefix}-${randomBytes(4).toString('hex')}`;
 
