@@ -19,6 +19,9 @@ cd "$(dirname "$0")/../.."
 # The README's own `docker compose` commands must reach this stack: name it through the
 # environment rather than with -p.
 export COMPOSE_PROJECT_NAME=cau-e2e
+# The examples run in a scratch directory, as a user's shell would be anywhere; their
+# `docker compose` commands find this checkout's stack through COMPOSE_FILE.
+export COMPOSE_FILE="$PWD/docker-compose.yml"
 api=http://127.0.0.1:8080
 work=$(mktemp -d)
 
