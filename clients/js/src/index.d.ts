@@ -111,6 +111,8 @@ export class UploaderClient {
   listPage(options?: ListOptions & { cursor?: string }): Promise<AssetPage>;
   /** Every asset of the caller, item by item, fetching pages as needed. */
   list(options?: ListOptions): AsyncGenerator<Asset, void, undefined>;
+  /** Every page of the caller's assets, fetched as the iteration asks for them. */
+  pages(options?: ListOptions): AsyncGenerator<AssetPage, void, undefined>;
 }
 
 export interface UploaderErrorInfo {

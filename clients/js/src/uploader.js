@@ -612,10 +612,21 @@ export class UploaderClient {
    * @returns {AsyncGenerator<import('./index.js').Asset, void, undefined>}
    */
   async *list(options = {}) {
+    for await (const page of this.pages(options)) yield* page.items;
+  }
+
+  /**
+   * Every asset of the caller, oldest first: an async iterator over **pages**
+   * (`{items, next_cursor}`), for callers that render a page at a time.
+   * @param {{status?: 'pending' | 'complete', prefix?: string, limit?: number,
+   *   signal?: AbortSignal}} [options]
+   * @returns {AsyncGenerator<{items: import('./index.js').Asset[], next_cursor: string | null}, void, undefined>}
+   */
+  async *pages(options = {}) {
     let cursor;
     do {
       const page = await this.listPage({ ...options, cursor });
-      yield* page.items;
+      yield page;
       cursor = page.next_cursor ?? undefined;
     } while (cursor);
   }

@@ -121,6 +121,18 @@ test('list() yields every item, following next_cursor page by page', async () =>
   );
 });
 
+test('pages() yields each page and stops after the last one', async () => {
+  answers(
+    { status: 200, body: { items: [{ asset_id: '1' }], next_cursor: 'c1' } },
+    { status: 200, body: { items: [{ asset_id: '2' }], next_cursor: null } },
+  );
+  const client = new UploaderClient({ baseUrl });
+  const pages = [];
+  for await (const page of client.pages({ limit: 1 })) pages.push(page.items.map((a) => a.asset_id));
+  assert.deepEqual(pages, [['1'], ['2']]);
+  assert.equal(seen.length, 2, 'no request after the last page');
+});
+
 test('access and delete speak their routes', async () => {
   answers({ status: 200, body: { asset_id: 'a b', url: 'https://s/x', expires_at: 'e' } }, { status: 204 });
   const client = new UploaderClient({ baseUrl });

@@ -35,6 +35,9 @@ async function uploadChosenFile(): Promise<string | undefined> {
     for await (const item of client.list({ status: 'complete', limit: 50 })) {
       console.log(item.object_key, item.stored_size);
     }
+    for await (const each of client.pages({ limit: 100 })) {
+      console.log(each.items.length, each.next_cursor ?? 'last page');
+    }
     const page = await client.listPage({ prefix: 'photos/' });
     if (page.next_cursor) await client.listPage({ cursor: page.next_cursor });
     await client.delete(asset.asset_id);
