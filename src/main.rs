@@ -131,8 +131,12 @@ async fn sweep(settings: Settings, orphans: bool, dry_run: bool) -> anyhow::Resu
         println!("{verb} abandoned upload {key}");
     }
     if orphans {
-        for key in sweeper.sweep_orphans(dry_run).await?.orphans {
+        let report = sweeper.sweep_orphans(dry_run).await?;
+        for key in report.orphans {
             println!("{verb} orphaned object {key}");
+        }
+        for upload in report.stale_uploads {
+            println!("{verb} stale multipart upload {upload}");
         }
     }
     Ok(())
