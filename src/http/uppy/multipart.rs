@@ -252,10 +252,11 @@ pub async fn list_parts(
 ) -> Result<Json<Vec<StoredPart>>, UppyError> {
     let state = AppState::from_depot(depot)?.clone();
     let (asset, upload, _) = upload_of(&state, depot, req).await?;
-    let parts = storage_of(&state)?
+    let mut parts = storage_of(&state)?
         .list_parts(&asset.storage_key, &upload.upload_id)
         .await
         .map_err(AppError::from)?;
+    parts.sort_by_key(|part| part.part_number);
     Ok(Json(
         parts
             .into_iter()
