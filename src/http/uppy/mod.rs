@@ -6,6 +6,7 @@
 //! `/uppy/s3/...` with the usual `Authorization` or `X-Api-Key` (Uppy 5's `endpoint` mode).
 //! Uppy knows an upload by its `key`, the asset's storage key.
 
+mod finish;
 mod issue;
 mod multipart;
 mod params;
@@ -45,8 +46,8 @@ fn s3_routes() -> Router {
                 .push(
                     Router::with_path("{upload_id}")
                         .get(multipart::list_parts)
-                        .delete(multipart::abort_multipart)
-                        .push(Router::with_path("complete").post(multipart::complete_multipart))
+                        .delete(finish::abort_multipart)
+                        .push(Router::with_path("complete").post(finish::complete_multipart))
                         .push(Router::with_path("{part_number}").get(multipart::sign_part)),
                 ),
         )
