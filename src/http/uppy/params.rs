@@ -14,15 +14,19 @@ use crate::error::{AppError, ProblemDetails, UppyError};
 use crate::state::AppState;
 use crate::storage::{SignedUpload, UploadSpec};
 
-/// A signed `multipart/form-data` POST: `fields`, then the file (last).
+/// A signed `multipart/form-data` POST (`fields`, then the file last), or a signed `PUT` of
+/// the whole file with `headers`.
 #[derive(Debug, Serialize, ToSchema)]
 #[salvo(schema(name = UppyUploadParameters))]
 struct UploadParameters {
-    /// Always `POST`.
+    /// `POST`, or `PUT` on `/uppy/s3/params` when `metadata[size]` is given.
     method: &'static str,
     url: String,
-    /// Form fields to send before the file; `key` is the upload's key.
+    /// Form fields to send before the file; `key` is the upload's key. Empty for a `PUT`.
     fields: BTreeMap<String, String>,
+    /// Headers a `PUT` must carry (those a browser sets itself left out).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    headers: BTreeMap<String, String>,
 }
 
 /// The asset a single-request upload completed.
@@ -82,29 +86,40 @@ async fn sign_form(req: &Request, depot: &Depot) -> Result<UploadParameters, App
             .set_multipart(&asset.owner, asset.id, None)
             .await?;
     }
-    // A form cannot bind an exact length: the range stops at the declared size, and
-    // completion checks it exactly.
+    // Uppy 5 (the header-authenticated mount) sends a PUT of a known size with the signed
+    // headers; Uppy 6 can only POST a form. A form cannot bind an exact length: the range
+    // stops at the declared size, and completion checks it exactly.
+    let put = req.param::<String>("token").is_none() && asset.content_length.is_some();
     let signed = state
         .storage
         .presign_upload(&UploadSpec {
             storage_key: &asset.storage_key,
             content_type: asset.content_type.as_ref(),
-            content_length: None,
+            content_length: asset.content_length.filter(|_| put),
             checksum_sha256: None,
             max_size: issued.max_size,
             expires_in: Duration::from_secs(state.settings.uploads.default_expires_in),
         })
         .await?;
-    let SignedUpload::Post { url, fields } = signed else {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "storage signed a PUT for an upload of undeclared length"
-        )));
-    };
-    tracing::info!(asset_id = %asset.id, "issued an Uppy upload form");
-    Ok(UploadParameters {
-        method: "POST",
-        url,
-        fields,
+    tracing::info!(asset_id = %asset.id, "issued Uppy upload parameters");
+    Ok(match signed {
+        SignedUpload::Post { url, fields } => UploadParameters {
+            method: "POST",
+            url,
+            fields,
+            headers: BTreeMap::new(),
+        },
+        SignedUpload::Put { url, mut headers } => {
+            headers.retain(|name, _| !name.eq_ignore_ascii_case("content-length"));
+            headers.retain(|name, _| !name.eq_ignore_ascii_case("host"));
+            let key = asset.storage_key.clone();
+            UploadParameters {
+                method: "PUT",
+                url,
+                fields: BTreeMap::from([("key".to_owned(), key)]),
+                headers,
+            }
+        }
     })
 }
 
