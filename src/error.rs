@@ -73,6 +73,9 @@ pub enum AppError {
         "Upload tokens are disabled on this server: set upload_tokens.signing_key to enable them."
     )]
     UploadTokensDisabled,
+    /// No asset of the caller has this storage key (the `key` Uppy reports).
+    #[error("No upload of yours has this key.")]
+    NoAssetForKey,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -110,6 +113,9 @@ pub struct ProblemDetails {
     /// Seconds to wait before retrying, for rate-limited requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// The `detail` again, for the Uppy routes: Uppy shows a failed request's `message`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// A quota's limit and the owner's use of it.
@@ -138,7 +144,14 @@ impl ProblemDetails {
             checks: None,
             quota: None,
             retry_after: None,
+            message: None,
         }
+    }
+
+    /// This problem with `message` set to its `detail`, as Uppy shows it to the user.
+    pub fn with_message(mut self) -> Self {
+        self.message = Some(self.detail.clone());
+        self
     }
 
     /// Writes this problem as the response.
@@ -227,6 +240,7 @@ impl AppError {
                 "Upload tokens disabled",
             ),
             Self::BodyTimeout { .. } => (S::REQUEST_TIMEOUT, "request_timeout", "Request timeout"),
+            Self::NoAssetForKey => (S::NOT_FOUND, "asset_not_found", "Asset not found"),
             Self::Internal(_) => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -300,6 +314,32 @@ impl EndpointOutRegister for AppError {
     fn register(_components: &mut Components, _operation: &mut Operation) {}
 }
 
+/// An [`AppError`] of the Uppy routes: the same problem details, plus the `message` Uppy
+/// shows to the user.
+#[derive(Debug)]
+pub struct UppyError(pub AppError);
+
+impl From<AppError> for UppyError {
+    fn from(error: AppError) -> Self {
+        Self(error)
+    }
+}
+
+#[async_trait]
+impl Writer for UppyError {
+    async fn write(self, _req: &mut Request, _depot: &mut Depot, res: &mut Response) {
+        let problem = self.0.to_problem().with_message();
+        if problem.status >= 500 {
+            tracing::error!(code = %problem.code, error = %error_chain(&self.0), "request failed");
+        }
+        problem.render(res);
+    }
+}
+
+impl EndpointOutRegister for UppyError {
+    fn register(_components: &mut Components, _operation: &mut Operation) {}
+}
+
 /// `error: cause: cause…` on one line.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -368,6 +408,7 @@ mod tests {
                 "database_unavailable",
             ),
             (AppError::StorageMismatch, 503, "storage_mismatch"),
+            (AppError::NoAssetForKey, 404, "asset_not_found"),
             (
                 AppError::TokenScope(crate::domain::OutOfScope("x".into())),
                 403,

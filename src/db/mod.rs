@@ -9,6 +9,7 @@ mod conninfo;
 mod lifecycle;
 mod multipart;
 mod shared;
+mod storage_keys;
 pub mod store_identity;
 mod tls;
 

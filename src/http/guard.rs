@@ -1,5 +1,5 @@
-//! The gate in front of every `/api` route: authenticate the caller, then take a token from
-//! its rate-limit bucket. Handlers find the caller's [`Owner`] in the depot.
+//! The gate in front of every `/api` (and `/uppy`) route: authenticate the caller, then take
+//! a token from its rate-limit bucket. Handlers find the caller's [`Owner`] in the depot.
 
 use std::net::IpAddr;
 
@@ -27,10 +27,64 @@ impl Handler for Guard {
         res: &mut Response,
         ctrl: &mut FlowCtrl,
     ) {
+        let gate = Gate {
+            group: self.0,
+            for_uppy: false,
+        };
+        gate.run(req, depot, res, ctrl, authenticate);
+    }
+}
+
+/// The gate of the Uppy routes: mounted under `{token}`, the delegated upload token in the
+/// path is the credential (Uppy's `companionEndpoint` mode sends no headers); elsewhere the
+/// request's headers are, as for [`Guard`]. Problems carry the `message` Uppy shows.
+pub struct UppyGuard(pub RouteGroup);
+
+#[async_trait]
+impl Handler for UppyGuard {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        let gate = Gate {
+            group: self.0,
+            for_uppy: true,
+        };
+        gate.run(req, depot, res, ctrl, |state, req| {
+            match req.param::<String>("token") {
+                Some(token) => verify_upload_token(state, &token),
+                None => authenticate(state, req),
+            }
+        });
+    }
+}
+
+/// Authentication outcome and the scope of a delegated upload token.
+type Admission = (Result<Owner, AuthError>, Option<UploadScope>);
+
+/// What both gates do once they know who is calling: limit the rate, then admit or refuse.
+struct Gate {
+    group: RouteGroup,
+    /// Problems carry `message` (see [`ProblemDetails::with_message`]).
+    for_uppy: bool,
+}
+
+impl Gate {
+    fn run(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+        authenticate: impl FnOnce(&AppState, &Request) -> Admission,
+    ) {
         let state = match AppState::from_depot(depot) {
             Ok(state) => state.clone(),
             Err(error) => {
-                error.to_problem().render(res);
+                self.render(error.to_problem(), res);
                 return ctrl.skip_rest();
             }
         };
@@ -47,7 +101,7 @@ impl Handler for Guard {
             _ => ip_bucket(ip),
         };
         if let Some(limits) = &state.rate_limits {
-            match limits.check(self.0, bucket) {
+            match limits.check(self.group, bucket) {
                 Verdict::Allowed { limit, remaining } => set_rate_headers(res, limit, remaining),
                 Verdict::Limited { limit, retry_after } => {
                     let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
@@ -64,7 +118,7 @@ impl Handler for Guard {
                         ),
                     );
                     problem.retry_after = Some(seconds.max(1));
-                    problem.render(res);
+                    self.render(problem, res);
                     return ctrl.skip_rest();
                 }
             }
@@ -82,9 +136,17 @@ impl Handler for Guard {
                 {
                     res.headers_mut().insert(WWW_AUTHENTICATE, value);
                 }
-                AppError::Unauthorized(error).to_problem().render(res);
+                self.render(AppError::Unauthorized(error).to_problem(), res);
                 ctrl.skip_rest();
             }
+        }
+    }
+
+    fn render(&self, problem: ProblemDetails, res: &mut Response) {
+        if self.for_uppy {
+            problem.with_message().render(res);
+        } else {
+            problem.render(res);
         }
     }
 }
@@ -92,10 +154,7 @@ impl Handler for Guard {
 /// The caller's owner, and the scope of its delegated upload token when it sent one: a bearer
 /// token typed as an upload token is verified as one in every `auth.mode` (and never falls
 /// back to the mode's own checks), anything else by the mode.
-fn authenticate(
-    state: &AppState,
-    req: &Request,
-) -> (Result<Owner, AuthError>, Option<UploadScope>) {
+fn authenticate(state: &AppState, req: &Request) -> Admission {
     let bearer = req
         .headers()
         .get(AUTHORIZATION)
@@ -105,6 +164,11 @@ fn authenticate(
     let Some(token) = bearer else {
         return (state.auth.authenticate(req.headers()), None);
     };
+    verify_upload_token(state, token)
+}
+
+/// The owner and scope a delegated upload token grants.
+fn verify_upload_token(state: &AppState, token: &str) -> Admission {
     match state
         .upload_tokens
         .as_deref()

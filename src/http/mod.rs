@@ -14,6 +14,7 @@ pub mod rate_limit;
 mod status;
 mod upload_tokens;
 mod uploads;
+mod uppy;
 mod web;
 
 use std::time::Duration;
@@ -82,7 +83,10 @@ pub fn service(state: AppState) -> Service {
     let probes = Router::new()
         .push(Router::with_path("healthz").get(health::healthz))
         .push(Router::with_path("readyz").get(health::readyz));
-    let mut documented = Router::new().push(api).push(probes);
+    let mut documented = Router::new()
+        .push(api)
+        .push(probes)
+        .push(uppy::token_routes());
     if state.local_storage.is_some() {
         documented = documented
             .push(Router::with_path("storage/{bucket}").post(local_storage::post_object))
@@ -121,6 +125,8 @@ pub fn service(state: AppState) -> Service {
                 .title("Cloud Asset Uploader API")
                 .into_router("/docs"),
         );
+    // The header-authenticated Uppy routes repeat the documented ones (same operations).
+    router = router.push(uppy::header_routes());
     router = router.push(web::client_router());
     if state.settings.ui.enabled {
         router = router.push(web::page_router(&state.settings));

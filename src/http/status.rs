@@ -31,9 +31,9 @@ struct StatusRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[salvo(schema(name = CompletedPart))]
-struct PartDto {
-    part_number: u32,
-    etag: String,
+pub(super) struct PartDto {
+    pub(super) part_number: u32,
+    pub(super) etag: String,
 }
 
 /// The asset's status after the change.
@@ -83,18 +83,9 @@ pub async fn mark_status(
         }
         (_, current) if current == requested => current,
         (AssetStatus::Complete, _) => {
-            if let Some(upload) = &asset.multipart {
-                assemble_parts(&state, &asset, upload, body.parts.unwrap_or_default()).await?;
-            }
-            let stored_size = verify_upload(&state, &asset).await?;
-            let completed = state
-                .assets
-                .mark_complete(&owner, id, stored_size)
+            complete_asset(&state, &asset, body.parts.unwrap_or_default())
                 .await?
-                .ok_or(AppError::AssetNotFound(id))?;
-            tracing::info!(asset_id = %id, size = stored_size, "asset completed");
-            state.metrics.asset_completed();
-            completed.status
+                .status
         }
         (AssetStatus::Pending, _) => unreachable!("pending → pending matched above"),
     };
@@ -103,6 +94,28 @@ pub async fn mark_status(
         asset_id: id.to_string(),
         uploaded_status: status.to_string(),
     }))
+}
+
+/// Marks a pending `asset` complete once storage holds what was declared, assembling its
+/// parts first when it is uploaded in parts; returns the asset as it now is. Shared by
+/// `PUT /api/status` and the Uppy routes, so both verify the same way.
+pub(super) async fn complete_asset(
+    state: &AppState,
+    asset: &Asset,
+    parts: Vec<PartDto>,
+) -> Result<Asset, AppError> {
+    if let Some(upload) = &asset.multipart {
+        assemble_parts(state, asset, upload, parts).await?;
+    }
+    let stored_size = verify_upload(state, asset).await?;
+    let completed = state
+        .assets
+        .mark_complete(&asset.owner, asset.id, stored_size)
+        .await?
+        .ok_or(AppError::AssetNotFound(asset.id))?;
+    tracing::info!(asset_id = %asset.id, size = stored_size, "asset completed");
+    state.metrics.asset_completed();
+    Ok(completed)
 }
 
 /// Completes a multipart upload in storage from the client's list of parts, which must name

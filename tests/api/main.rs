@@ -30,4 +30,5 @@ mod tls;
 mod upload;
 mod upload_tokens;
 mod upload_validation;
+mod uppy;
 mod web;

@@ -1,0 +1,111 @@
+// The published Uppy (@uppy/core + @uppy/aws-s3 6.3.x, in companionEndpoint mode) in Chromium
+// against the Uppy routes, on both backends: a small file (form POST, completed by key in a
+// post-processor) and a multipart one end as complete assets with the original bytes; an
+// upload over the token's size limit is refused and Uppy reports it.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { apiAs, mintUploadToken } from './support/api.mjs';
+import { generateBytes } from './support/bytes.mjs';
+import { assertSameBytes } from './support/checks.mjs';
+import { startSuite } from './support/suite.mjs';
+import { mintToken } from './support/tokens.mjs';
+import { uppyBundle } from './uppy/bundle.mjs';
+
+const MiB = 1024 * 1024;
+const alice = mintToken('alice');
+
+let suite;
+let bundle;
+before(async () => {
+  bundle = await uppyBundle();
+  suite = await startSuite({ backends: ['s3', 'local'] });
+});
+after(() => suite?.stop());
+
+/** A page with Uppy loaded; closed after the test. */
+async function uppyPage(t) {
+  const page = await suite.context.newPage();
+  t.after(() => page.close());
+  await page.goto(`${suite.pages.url}/harness.html`);
+  await page.waitForFunction(() => window.harness);
+  await page.addScriptTag({ content: bundle });
+  return page;
+}
+
+/**
+ * Uploads one generated file with Uppy in the page, as the README's page does; returns what
+ * Uppy reported.
+ */
+function uploadWithUppy(page, { endpoint, file, multipart }) {
+  return page.evaluate(
+    async ({ endpoint, file, multipart }) => {
+      const { Uppy, AwsS3 } = window.UppyUnderTest;
+      const events = { successes: [], errors: [] };
+      const uppy = new Uppy().use(AwsS3, { companionEndpoint: endpoint, shouldUseMultipart: multipart });
+      uppy.on('file-added', (added) => uppy.setFileMeta(added.id, { size: added.size }));
+      uppy.addPostProcessor(async (ids) => {
+        for (const id of ids) {
+          const { error, response: uploaded } = uppy.getFile(id);
+          const key = uploaded?.body?.key;
+          if (error || !key) continue;
+          const response = await fetch(`${endpoint}/s3/complete?key=${encodeURIComponent(key)}`, { method: 'POST' });
+          if (!response.ok) throw new Error((await response.json()).message);
+        }
+      });
+      uppy.on('upload-success', (done, response) => events.successes.push(response.body));
+      uppy.on('upload-error', (failed, error) => events.errors.push(error.message));
+      const data = window.harness.file(file);
+      uppy.addFile({ name: file.name, type: file.type, data });
+      const result = await uppy.upload();
+      return { ...events, failed: result.failed.length };
+    },
+    { endpoint, file, multipart },
+  );
+}
+
+for (const backend of ['s3', 'local']) {
+  describe(`${backend} backend`, () => {
+    const server = () => suite.servers[backend];
+
+    for (const [what, size, multipart] of [
+      ['a small file goes by form POST', 300 * 1024 + 3, false],
+      ['a multipart file goes in 5 MiB parts', 5 * MiB + 4321, true],
+    ]) {
+      test(`${what} and ends as a complete asset with the same bytes`, { timeout: 60_000 }, async (t) => {
+        const page = await uppyPage(t);
+        const token = await mintUploadToken(server(), alice, { expires_in: 600 });
+        const file = { seed: size, size, name: `uppy-${size}.bin`, type: 'application/octet-stream' };
+
+        const outcome = await uploadWithUppy(page, {
+          endpoint: `${server().url}/uppy/${token}`,
+          file,
+          multipart,
+        });
+
+        assert.deepEqual(outcome.errors, []);
+        assert.equal(outcome.successes.length, 1, 'upload-success fired');
+        const listed = await apiAs(server(), alice).list();
+        const asset = listed.body.items.find((a) => a.object_key === file.name);
+        assert.equal(asset?.status, 'complete', JSON.stringify(listed.body));
+        const downloaded = await apiAs(server(), alice).download(asset.asset_id);
+        assertSameBytes(downloaded, generateBytes(size, size));
+      });
+    }
+
+    test('a file over the token size limit is refused and Uppy reports the error', { timeout: 60_000 }, async (t) => {
+      const page = await uppyPage(t);
+      const token = await mintUploadToken(server(), alice, { expires_in: 600, max_size: 1000 });
+      const file = { seed: 7, size: 2000, name: 'too-big.bin', type: 'application/octet-stream' };
+
+      const outcome = await uploadWithUppy(page, { endpoint: `${server().url}/uppy/${token}`, file, multipart: false });
+
+      assert.equal(outcome.failed, 1);
+      assert.equal(outcome.errors.length, 1, 'upload-error fired');
+      assert.deepEqual(outcome.successes, []);
+      const listed = await apiAs(server(), alice).list();
+      assert.ok(!listed.body.items.some((a) => a.object_key === file.name && a.status === 'complete'));
+    });
+  });
+}
