@@ -307,7 +307,10 @@ pub async fn presign_upload(
 /// `<key_prefix>/<owner>/<asset_id>/`: S3 takes keys of at most 1024 bytes, file systems
 /// names of at most 255 bytes. Checked before anything is recorded, so an accepted upload can
 /// always be stored.
-fn check_storage_key(storage_key: &str, backend: StorageBackend) -> Result<(), ValidationError> {
+pub(super) fn check_storage_key(
+    storage_key: &str,
+    backend: StorageBackend,
+) -> Result<(), ValidationError> {
     const S3_MAX_KEY_BYTES: usize = 1024;
     const FS_MAX_NAME_BYTES: usize = 255;
     let too_long = storage_key.len() > S3_MAX_KEY_BYTES;

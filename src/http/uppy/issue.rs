@@ -52,9 +52,11 @@ pub async fn issue(state: &AppState, depot: &Depot, file: Announced) -> Result<I
         limits.max_size = scope.max_size_within(limits.max_size);
     }
     let id = AssetId::generate();
+    let storage_key = storage_key(&state.settings.storage.key_prefix, &owner, id, &object_key);
+    super::super::uploads::check_storage_key(&storage_key, state.settings.storage.backend)?;
     let new = NewUpload {
         id,
-        storage_key: storage_key(&state.settings.storage.key_prefix, &owner, id, &object_key),
+        storage_key,
         owner,
         object_key,
         bucket: state.settings.storage.bucket.clone(),
