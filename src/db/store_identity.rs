@@ -11,9 +11,30 @@ pub struct StoreIdentityRepository {
     pool: PgPool,
 }
 
+/// Key of the advisory lock under which servers check and record the store one at a time.
+const STORE_IDENTITY_LOCK: i64 = 0x5354_4f52_4549_4400; // "STOREID"
+
 impl StoreIdentityRepository {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
+    }
+
+    /// Runs `work` holding a transaction-scoped advisory lock, so that servers starting
+    /// together check and record the store one after another. The marker's create-if-absent
+    /// alone does not make them agree on stores whose conditional write is not atomic.
+    pub async fn one_at_a_time<T, Fut>(&self, work: impl FnOnce() -> Fut) -> anyhow::Result<T>
+    where
+        Fut: std::future::Future<Output = anyhow::Result<T>>,
+    {
+        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let tx = conn.transaction().await.map_err(DbError::from)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&STORE_IDENTITY_LOCK])
+            .await
+            .map_err(DbError::from)?;
+        let result = work().await;
+        // Ending the transaction releases the lock (a failed commit rolls back, as a drop would).
+        let _ = tx.commit().await;
+        result
     }
 
     /// The id this database records, or `None` when it records none yet.

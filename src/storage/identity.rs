@@ -158,6 +158,13 @@ impl StoreGuard {
     }
 
     async fn settle(&self) -> anyhow::Result<Verdict> {
+        self.records
+            .one_at_a_time(|| self.settle_alone())
+            .await
+            .context("checking the store identity")
+    }
+
+    async fn settle_alone(&self) -> anyhow::Result<Verdict> {
         let found = self.read().await?;
         let recorded = self
             .records
