@@ -50,7 +50,9 @@ function uploadWithUppy(page, { endpoint, file, multipart }) {
           const { error, response: uploaded } = uppy.getFile(id);
           const key = uploaded?.body?.key;
           if (error || !key) continue;
-          const response = await fetch(`${endpoint}/s3/complete?key=${encodeURIComponent(key)}`, { method: 'POST' });
+          const response = await fetch(`${endpoint}/s3/complete?key=${encodeURIComponent(key)}`, {
+            method: 'POST',
+          });
           if (!response.ok) throw new Error((await response.json()).message);
         }
       });
@@ -94,18 +96,26 @@ for (const backend of ['s3', 'local']) {
       });
     }
 
-    test('a file over the token size limit is refused and Uppy reports the error', { timeout: 60_000 }, async (t) => {
-      const page = await uppyPage(t);
-      const token = await mintUploadToken(server(), alice, { expires_in: 600, max_size: 1000 });
-      const file = { seed: 7, size: 2000, name: 'too-big.bin', type: 'application/octet-stream' };
+    test(
+      'a file over the token size limit is refused and Uppy reports the error',
+      { timeout: 60_000 },
+      async (t) => {
+        const page = await uppyPage(t);
+        const token = await mintUploadToken(server(), alice, { expires_in: 600, max_size: 1000 });
+        const file = { seed: 7, size: 2000, name: 'too-big.bin', type: 'application/octet-stream' };
 
-      const outcome = await uploadWithUppy(page, { endpoint: `${server().url}/uppy/${token}`, file, multipart: false });
+        const outcome = await uploadWithUppy(page, {
+          endpoint: `${server().url}/uppy/${token}`,
+          file,
+          multipart: false,
+        });
 
-      assert.equal(outcome.failed, 1);
-      assert.equal(outcome.errors.length, 1, 'upload-error fired');
-      assert.deepEqual(outcome.successes, []);
-      const listed = await apiAs(server(), alice).list();
-      assert.ok(!listed.body.items.some((a) => a.object_key === file.name && a.status === 'complete'));
-    });
+        assert.equal(outcome.failed, 1);
+        assert.equal(outcome.errors.length, 1, 'upload-error fired');
+        assert.deepEqual(outcome.successes, []);
+        const listed = await apiAs(server(), alice).list();
+        assert.ok(!listed.body.items.some((a) => a.object_key === file.name && a.status === 'complete'));
+      },
+    );
   });
 }

@@ -65,18 +65,22 @@ for (const backend of ['s3', 'local']) {
       ['a small file goes in one signed PUT', 200 * 1024 + 9, false],
       ['a multipart file goes in 5 MiB parts', 5 * MiB + 99, true],
     ]) {
-      test(`with an Authorization header, ${what} and ends complete with the same bytes`, { timeout: 60_000 }, async (t) => {
-        const file = { seed: size, size, name: `uppy5-${size}.bin`, type: 'application/octet-stream' };
+      test(
+        `with an Authorization header, ${what} and ends complete with the same bytes`,
+        { timeout: 60_000 },
+        async (t) => {
+          const file = { seed: size, size, name: `uppy5-${size}.bin`, type: 'application/octet-stream' };
 
-        const outcome = await uploadWithUppy5(t, { api: server().url, token: alice, file, multipart });
+          const outcome = await uploadWithUppy5(t, { api: server().url, token: alice, file, multipart });
 
-        assert.deepEqual(outcome.errors, []);
-        assert.equal(outcome.successes.length, 1, 'upload-success fired');
-        const listed = await apiAs(server(), alice).list();
-        const asset = listed.body.items.find((a) => a.object_key === file.name);
-        assert.equal(asset?.status, 'complete', JSON.stringify(listed.body));
-        assertSameBytes(await apiAs(server(), alice).download(asset.asset_id), generateBytes(size, size));
-      });
+          assert.deepEqual(outcome.errors, []);
+          assert.equal(outcome.successes.length, 1, 'upload-success fired');
+          const listed = await apiAs(server(), alice).list();
+          const asset = listed.body.items.find((a) => a.object_key === file.name);
+          assert.equal(asset?.status, 'complete', JSON.stringify(listed.body));
+          assertSameBytes(await apiAs(server(), alice).download(asset.asset_id), generateBytes(size, size));
+        },
+      );
     }
   });
 }
