@@ -30,6 +30,16 @@ pub enum AppError {
     BodyTooLarge { limit: usize },
     #[error("the request body did not arrive within {} s", timeout.as_secs())]
     BodyTimeout { timeout: std::time::Duration },
+    /// The caller's rate-limit bucket is empty for `retry_after` more seconds.
+    #[error("Rate limit of {limit} requests exceeded; retry in {retry_after} s.")]
+    RateLimited { limit: u32, retry_after: u64 },
+    /// A readiness check failed; `checks` says each dependency's state.
+    #[error("unavailable: {}", failed_checks(checks))]
+    NotReady {
+        checks: std::collections::BTreeMap<String, String>,
+    },
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
     #[error("content_length {declared} exceeds the maximum upload size of {max_size} bytes")]
     UploadTooLarge { declared: u64, max_size: u64 },
     #[error("Asset with id {0} not found")]
@@ -240,6 +250,13 @@ impl AppError {
                 "Upload tokens disabled",
             ),
             Self::BodyTimeout { .. } => (S::REQUEST_TIMEOUT, "request_timeout", "Request timeout"),
+            Self::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
+            Self::NotReady { .. } => (S::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
+            Self::MethodNotAllowed { .. } => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
             Self::NoAssetForKey => (S::NOT_FOUND, "asset_not_found", "Asset not found"),
             Self::Internal(_) => (
                 S::INTERNAL_SERVER_ERROR,
@@ -262,6 +279,12 @@ impl AppError {
         let mut problem = ProblemDetails::new(status, code, title, detail);
         if let Self::Validation(e) = self {
             problem.field = Some(e.field.clone());
+        }
+        if let Self::RateLimited { retry_after, .. } = self {
+            problem.retry_after = Some(*retry_after);
+        }
+        if let Self::NotReady { checks } = self {
+            problem.checks = Some(checks.clone());
         }
         if let Self::QuotaExceeded(quota) = self {
             problem.quota = Some(QuotaUse {
@@ -338,6 +361,16 @@ impl Writer for UppyError {
 
 impl EndpointOutRegister for UppyError {
     fn register(_components: &mut Components, _operation: &mut Operation) {}
+}
+
+/// The names of the checks that are not `ok`.
+fn failed_checks(checks: &std::collections::BTreeMap<String, String>) -> String {
+    checks
+        .iter()
+        .filter(|(_, state)| *state != "ok")
+        .map(|(name, _)| name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `error: cause: cause…` on one line.
@@ -418,6 +451,29 @@ mod tests {
                 AppError::UploadTokensDisabled,
                 403,
                 "upload_tokens_disabled",
+            ),
+            (
+                AppError::RateLimited {
+                    limit: 20,
+                    retry_after: 3,
+                },
+                429,
+                "rate_limited",
+            ),
+            (
+                AppError::NotReady {
+                    checks: [("database".to_owned(), "timed out".to_owned())].into(),
+                },
+                503,
+                "not_ready",
+            ),
+            (
+                AppError::MethodNotAllowed {
+                    method: "PATCH".into(),
+                    path: "/api/upload".into(),
+                },
+                405,
+                "method_not_allowed",
             ),
             (
                 AppError::BodyTimeout {

@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 
-use salvo::http::StatusCode;
 use salvo::http::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait};
 
@@ -108,16 +107,11 @@ impl Gate {
                     set_rate_headers(res, limit, 0);
                     res.headers_mut()
                         .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-                    let mut problem = ProblemDetails::new(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "rate_limited",
-                        "Too many requests",
-                        format!(
-                            "Rate limit of {limit} requests exceeded; retry in {} s.",
-                            seconds.max(1)
-                        ),
-                    );
-                    problem.retry_after = Some(seconds.max(1));
+                    let problem = AppError::RateLimited {
+                        limit,
+                        retry_after: seconds.max(1),
+                    }
+                    .to_problem();
                     self.render(problem, res);
                     return ctrl.skip_rest();
                 }

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use salvo::http::StatusCode;
 use salvo::oapi::{ToSchema, endpoint};
 use salvo::prelude::Json;
 use salvo::{Depot, Response};
@@ -81,19 +80,7 @@ pub async fn readyz(depot: &mut Depot, res: &mut Response) -> Result<(), AppErro
             checks,
         }));
     } else {
-        let failed: Vec<&str> = checks
-            .iter()
-            .filter(|(_, v)| *v != "ok")
-            .map(|(k, _)| k.as_str())
-            .collect();
-        let mut problem = ProblemDetails::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "Not ready",
-            format!("unavailable: {}", failed.join(", ")),
-        );
-        problem.checks = Some(checks);
-        problem.render(res);
+        AppError::NotReady { checks }.to_problem().render(res);
     }
     Ok(())
 }

@@ -126,12 +126,11 @@ impl Handler for ProblemCatcher {
             StatusCode::NOT_FOUND => {
                 AppError::RouteNotFound(req.uri().path().to_owned()).to_problem()
             }
-            StatusCode::METHOD_NOT_ALLOWED => ProblemDetails::new(
-                status,
-                "method_not_allowed",
-                "Method not allowed",
-                format!("{} is not allowed on {}", req.method(), req.uri().path()),
-            ),
+            StatusCode::METHOD_NOT_ALLOWED => AppError::MethodNotAllowed {
+                method: req.method().to_string(),
+                path: req.uri().path().to_owned(),
+            }
+            .to_problem(),
             other => {
                 let reason = other.canonical_reason().unwrap_or("Error");
                 ProblemDetails::new(other, &format!("http_{}", other.as_u16()), reason, reason)
