@@ -136,6 +136,24 @@ async fn an_unknown_route_returns_404_problem_json() {
 }
 
 #[tokio::test]
+async fn a_method_a_route_does_not_take_returns_405_problem_json() {
+    // Arrange
+    let app = spawn_app(Backend::Local).await;
+
+    // Act
+    let response = app
+        .client
+        .patch(format!("{}/api/upload", app.address))
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    let problem = assert_problem(response, 405, "method_not_allowed").await;
+    assert!(problem["detail"].as_str().unwrap().contains("PATCH"));
+}
+
+#[tokio::test]
 async fn a_valid_client_request_id_is_echoed() {
     // Arrange
     let app = spawn_app(Backend::Local).await;
