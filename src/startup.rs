@@ -190,7 +190,7 @@ impl Application {
                 "shutting down: not ready, draining"
             );
             tokio::time::sleep(drain).await;
-            close_listener.close();
+            close_listener.close().await;
             tracing::info!("shutting down: stopped listening, finishing in-flight requests");
             handle.stop_graceful(Some(timeout));
             if let Some(metrics) = metrics_handle {

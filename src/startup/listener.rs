@@ -14,27 +14,42 @@ pub struct ClosableAcceptor {
     inner: Option<TcpAcceptor>,
     holdings: Vec<Holding>,
     closed: watch::Receiver<bool>,
+    /// Told once the socket is gone.
+    dropped: watch::Sender<bool>,
 }
 
 /// Closes the socket of the [`ClosableAcceptor`] it was made with.
-pub struct CloseListener(watch::Sender<bool>);
+pub struct CloseListener {
+    close: watch::Sender<bool>,
+    dropped: watch::Receiver<bool>,
+}
 
 impl CloseListener {
-    pub fn close(&self) {
-        let _ = self.0.send(true);
+    /// Asks the acceptor to drop its socket and waits (at most a second) until it has: only
+    /// then are new connections refused.
+    pub async fn close(&self) {
+        let _ = self.close.send(true);
+        let mut dropped = self.dropped.clone();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            dropped.wait_for(|dropped| *dropped),
+        )
+        .await;
     }
 }
 
 impl ClosableAcceptor {
     pub fn new(inner: TcpAcceptor) -> (Self, CloseListener) {
-        let (tx, closed) = watch::channel(false);
+        let (close, closed) = watch::channel(false);
+        let (dropped_tx, dropped) = watch::channel(false);
         let holdings = inner.holdings().to_vec();
         let acceptor = Self {
             inner: Some(inner),
             holdings,
             closed,
+            dropped: dropped_tx,
         };
-        (acceptor, CloseListener(tx))
+        (acceptor, CloseListener { close, dropped })
     }
 }
 
@@ -60,6 +75,7 @@ impl Acceptor for ClosableAcceptor {
         // Dropping the acceptor closes the socket; the server stops its accept loop soon
         // after (its own stop command), so this never needs to answer again.
         self.inner = None;
+        let _ = self.dropped.send(true);
         std::future::pending().await
     }
 }
