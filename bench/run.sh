@@ -13,6 +13,9 @@
 #   BENCH_CONNECTIONS             connection counts (default "8 64")
 #   BENCH_PORT                    port of the server under test (default 18080)
 #   BENCH_SKIP_BUILD=1            use the release binary already built
+#   BENCH_RATE_LIMIT              off (default), memory or redis: rate limits on, with buckets
+#                                 too large to refuse anything, so their cost is measured; redis
+#                                 starts Debian's redis-server on a loopback port
 #   CARGO_TARGET_DIR              where the release binary is built (default target/)
 set -euo pipefail
 
@@ -33,12 +36,15 @@ OWNER=bench
 NAME="cau-bench-$$"
 WORK=$(mktemp -d)
 SERVER_PID=""
+RATE_LIMIT=${BENCH_RATE_LIMIT:-off}
+REDIS_PID=""
 
 log() { printf '%s\n' "$*" >&2; }
 
 cleanup() {
     local status=$?
     [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    [[ -n "$REDIS_PID" ]] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
     docker rm -f "$NAME-pg" "$NAME-s3" >/dev/null 2>&1 || true
     rm -rf "$WORK"
     exit "$status"
@@ -51,6 +57,7 @@ install_tools() {
     command -v pgbench >/dev/null || missing+=(postgresql-client)
     command -v jq >/dev/null || missing+=(jq)
     command -v curl >/dev/null || missing+=(curl)
+    [[ $RATE_LIMIT != redis ]] || command -v redis-server >/dev/null || missing+=(redis-server)
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"
         local sudo=""
@@ -112,10 +119,34 @@ start_containers() {
     log "Postgres at $PG_HOST:$PG_PORT, S3 at $S3_HOST:$S3_PORT"
 }
 
+# The rate-limit settings of $RATE_LIMIT, as environment assignments.
+rate_limit_env() {
+    case $RATE_LIMIT in
+    off) echo UPLOADER_RATE_LIMIT__ENABLED=false ;;
+    memory | redis)
+        echo UPLOADER_RATE_LIMIT__ENABLED=true UPLOADER_RATE_LIMIT__BACKEND="$RATE_LIMIT" \
+            UPLOADER_RATE_LIMIT__ISSUE__PER_SECOND=1000000 UPLOADER_RATE_LIMIT__ISSUE__BURST=1000000 \
+            UPLOADER_RATE_LIMIT__READ__PER_SECOND=1000000 UPLOADER_RATE_LIMIT__READ__BURST=1000000
+        [[ $RATE_LIMIT != redis ]] || echo UPLOADER_RATE_LIMIT__REDIS__URL="redis://127.0.0.1:$REDIS_PORT"
+        ;;
+    *) log "BENCH_RATE_LIMIT must be off, memory or redis"; return 1 ;;
+    esac
+}
+
+start_redis() {
+    REDIS_PORT=$((PORT + 1))
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
+    REDIS_PID=$!
+    until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.1; done
+    log "Redis at 127.0.0.1:$REDIS_PORT ($(redis-server --version | cut -d' ' -f3))"
+}
+
 # Starts the server; READY_MS is the time from process start to /readyz answering 200.
 start_server() {
-    local started now
+    local started now limits
+    limits=$(rate_limit_env)
     started=$(date +%s%N)
+    # shellcheck disable=SC2086 # the assignments are words on purpose
     env UPLOADER_PROFILE=production \
         UPLOADER_SERVER__BIND="127.0.0.1:$PORT" \
         UPLOADER_DATABASE__URL="$DATABASE_URL" \
@@ -125,7 +156,7 @@ start_server() {
         UPLOADER_STORAGE__S3__CREATE_BUCKET=true \
         UPLOADER_AUTH__MODE=api_key \
         UPLOADER_AUTH__API_KEYS="[{\"owner\":\"$OWNER\",\"sha256\":\"$(printf %s "$API_KEY" | sha256sum | cut -d' ' -f1)\"}]" \
-        UPLOADER_RATE_LIMIT__ENABLED=false \
+        $limits \
         AWS_ACCESS_KEY_ID=minioadmin AWS_SECRET_ACCESS_KEY=minioadmin \
         AWS_EC2_METADATA_DISABLED=true \
         "$BINARY" --config-dir "$ROOT/config" >>"$WORK/server.log" 2>&1 &
@@ -231,6 +262,7 @@ describe_machine() {
     echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
     echo "postgres: $PG_IMAGE (server $(PGPASSWORD=uploader psql -qtA -h "$PG_HOST" -p "$PG_PORT" -U uploader -c "SHOW server_version" uploader)), s3: $S3_IMAGE"
     echo "load average (1/5/15 min) before the run: $LOAD_AT_START; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "rate limits: $RATE_LIMIT (BENCH_RATE_LIMIT)"
     echo "tools: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(pgbench --version); ${DURATION} s per measurement, wrk/pgbench threads: $THREADS"
 }
 
@@ -242,6 +274,7 @@ main() {
         (cd "$ROOT" && cargo build --release --quiet)
     fi
     start_containers
+    [[ $RATE_LIMIT != redis ]] || start_redis
     local first restart
     start_server
     first=$READY_MS

@@ -10,6 +10,7 @@ mod lenient;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod rate_limit;
 mod security;
 mod sources;
 mod upload_tokens;
@@ -26,10 +27,8 @@ pub use limits::{
     Limits, OwnerLimits, UploadSettings, content_type_matches, is_content_type_pattern,
 };
 pub use metrics::MetricsSettings;
-pub use security::{
-    ApiKeyEntry, AuthMode, AuthSettings, Bucket, CorsSettings, JwtSettings, RateLimitSettings,
-    parse_network,
-};
+pub use rate_limit::{Bucket, OnRedisError, RateLimitBackend, RateLimitSettings, RedisSettings};
+pub use security::{ApiKeyEntry, AuthMode, AuthSettings, CorsSettings, JwtSettings, parse_network};
 pub use sources::{BUILT_IN_PROFILES, DEFAULT_CONFIG_DIR, Sources};
 pub use upload_tokens::UploadTokenSettings;
 

@@ -33,6 +33,9 @@ pub enum AppError {
     /// The caller's rate-limit bucket is empty for `retry_after` more seconds.
     #[error("Rate limit of {limit} requests exceeded; retry in {retry_after} s.")]
     RateLimited { limit: u32, retry_after: u64 },
+    /// The shared rate-limit buckets cannot be read and `rate_limit.redis.on_error` is `deny`.
+    #[error("The rate limiter cannot be reached; retry in a second.")]
+    RateLimitUnavailable,
     /// A readiness check failed; `checks` says each dependency's state.
     #[error("unavailable: {}", failed_checks(checks))]
     NotReady {
@@ -251,6 +254,11 @@ impl AppError {
             ),
             Self::BodyTimeout { .. } => (S::REQUEST_TIMEOUT, "request_timeout", "Request timeout"),
             Self::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
+            Self::RateLimitUnavailable => (
+                S::SERVICE_UNAVAILABLE,
+                "rate_limit_unavailable",
+                "Rate limiter unavailable",
+            ),
             Self::NotReady { .. } => (S::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
             Self::MethodNotAllowed { .. } => (
                 S::METHOD_NOT_ALLOWED,
@@ -282,6 +290,9 @@ impl AppError {
         }
         if let Self::RateLimited { retry_after, .. } = self {
             problem.retry_after = Some(*retry_after);
+        }
+        if let Self::RateLimitUnavailable = self {
+            problem.retry_after = Some(1);
         }
         if let Self::NotReady { checks } = self {
             problem.checks = Some(checks.clone());
@@ -459,6 +470,11 @@ mod tests {
                 },
                 429,
                 "rate_limited",
+            ),
+            (
+                AppError::RateLimitUnavailable,
+                503,
+                "rate_limit_unavailable",
             ),
             (
                 AppError::NotReady {

@@ -10,6 +10,8 @@
 //!   [`storage::InstrumentedStorage`] around every call of the storage backend.
 //! - `uploader_db_pool_*`: the Postgres pool's connections, idle connections and waiting
 //!   requests, and `uploader_db_shared_connections`, read at each scrape.
+//! - `uploader_rate_limit_backend_errors_total`: requests whose rate limit Redis could not
+//!   decide (answered as `rate_limit.redis.on_error` says).
 //! - `uploader_build_info`: the version, as a label of a constant 1.
 
 pub mod http;
@@ -61,6 +63,7 @@ pub struct Metrics {
     assets_completed: Counter,
     assets_deleted: Counter,
     assets_swept: Counter,
+    rate_limit_backend_errors: Counter,
     storage_duration: Family<StorageLabels, Histogram>,
 }
 
@@ -112,6 +115,12 @@ impl Metrics {
             "Abandoned pending assets removed by the sweeper",
             assets_swept.clone(),
         );
+        let rate_limit_backend_errors = Counter::default();
+        registry.register(
+            "rate_limit_backend_errors",
+            "Requests whose rate limit Redis could not decide, answered as rate_limit.redis.on_error says",
+            rate_limit_backend_errors.clone(),
+        );
         let storage_duration = Family::<StorageLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> _,
         );
@@ -135,6 +144,7 @@ impl Metrics {
             assets_completed,
             assets_deleted,
             assets_swept,
+            rate_limit_backend_errors,
             storage_duration,
         }
     }
@@ -176,6 +186,11 @@ impl Metrics {
     /// Counts abandoned assets the sweeper removed.
     pub fn assets_swept(&self, count: u64) {
         self.assets_swept.inc_by(count);
+    }
+
+    /// The counter of requests the Redis rate limiter could not decide, for it to increment.
+    pub fn rate_limit_backend_errors(&self) -> Counter {
+        self.rate_limit_backend_errors.clone()
     }
 
     /// Records one storage call.

@@ -103,7 +103,9 @@ impl Application {
             Authenticator::Jwt(verifier) => verifier.spawn_reloader(),
             Authenticator::ApiKey(_) => {}
         }
-        let rate_limits = RateLimits::from_settings(&settings.rate_limit).map(Arc::new);
+        let rate_limits = RateLimits::from_settings(&settings.rate_limit, &metrics)
+            .await?
+            .map(Arc::new);
         if let Some(limits) = &rate_limits {
             spawn_rate_limit_housekeeping(Arc::downgrade(limits));
         }

@@ -1,5 +1,4 @@
-//! `[auth]`, `[rate_limit]` and `[cors]`: who may call the API, how often, and from which
-//! browser origins.
+//! `[auth]` and `[cors]`: who may call the API, and from which browser origins.
 
 use std::path::PathBuf;
 
@@ -60,25 +59,6 @@ pub struct ApiKeyEntry {
     pub sha256: String,
 }
 
-/// `[rate_limit]`: token buckets per owner (per client IP when unauthenticated).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RateLimitSettings {
-    pub enabled: bool,
-    /// `POST /api/upload` and `PUT /api/status`: requests that issue URLs or change state.
-    pub issue: Bucket,
-    /// `GET /api/access` and other reads.
-    pub read: Bucket,
-}
-
-/// A token bucket: refilled at `per_second`, holding at most `burst` tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Bucket {
-    pub per_second: u32,
-    pub burst: u32,
-}
-
 /// `[cors]`: which browser origins may call the API (none by default).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -116,31 +96,6 @@ impl Default for JwtSettings {
     }
 }
 
-impl Default for RateLimitSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            issue: Bucket {
-                per_second: 20,
-                burst: 40,
-            },
-            read: Bucket {
-                per_second: 100,
-                burst: 200,
-            },
-        }
-    }
-}
-
-impl Default for Bucket {
-    fn default() -> Self {
-        Self {
-            per_second: 20,
-            burst: 40,
-        }
-    }
-}
-
 impl Default for CorsSettings {
     fn default() -> Self {
         Self {
@@ -155,7 +110,7 @@ impl Default for CorsSettings {
 }
 
 impl super::Settings {
-    /// Checks `[auth]`, `[rate_limit]`, `[cors]`, `server.trusted_proxies` and the upload policy.
+    /// Checks `[auth]`, `[rate_limit]` (in its own module), `[cors]`, `server.trusted_proxies` and the upload policy.
     pub(super) fn validate_security(&self) -> Result<(), super::ConfigError> {
         use super::ConfigError;
         let invalid = |key: &'static str, reason: &str| Err(ConfigError::invalid(key, reason));
@@ -215,17 +170,7 @@ impl super::Settings {
                 }
             }
         }
-        for (key, bucket) in [
-            ("rate_limit.issue", self.rate_limit.issue),
-            ("rate_limit.read", self.rate_limit.read),
-        ] {
-            if bucket.per_second == 0 || bucket.burst == 0 {
-                return Err(ConfigError::invalid(
-                    key,
-                    "per_second and burst must be at least 1",
-                ));
-            }
-        }
+        self.rate_limit.validate()?;
         for proxy in &self.server.trusted_proxies {
             if parse_network(proxy).is_none() {
                 return invalid(

@@ -66,7 +66,7 @@ struct AccessResponse {
         (status_code = 409, description = "The upload is not complete (`asset_not_complete`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 503, description = "Database or storage unavailable", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database, storage or the rate limiter (`rate_limit_unavailable`) unavailable", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The delegated upload token did not create this asset, or may not do this to it (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]

@@ -93,7 +93,7 @@ impl From<&Asset> for AssetInfo {
         (status_code = 400, description = "A parameter is invalid or the cursor was altered (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 503, description = "Database unavailable", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database or the rate limiter (`rate_limit_unavailable`) unavailable", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn list_assets(
@@ -161,7 +161,7 @@ pub async fn list_assets(
         (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The delegated upload token did not create this asset, or may not do this to it (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 503, description = "Database or storage unavailable", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database, storage or the rate limiter (`rate_limit_unavailable`) unavailable", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn get_asset(req: &mut Request, depot: &mut Depot) -> Result<Json<AssetInfo>, AppError> {

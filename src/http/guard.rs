@@ -30,7 +30,7 @@ impl Handler for Guard {
             group: self.0,
             for_uppy: false,
         };
-        gate.run(req, depot, res, ctrl, authenticate);
+        gate.run(req, depot, res, ctrl, authenticate).await;
     }
 }
 
@@ -57,7 +57,8 @@ impl Handler for UppyGuard {
                 Some(token) => verify_upload_token(state, &token),
                 None => authenticate(state, req),
             }
-        });
+        })
+        .await;
     }
 }
 
@@ -72,7 +73,7 @@ struct Gate {
 }
 
 impl Gate {
-    fn run(
+    async fn run(
         &self,
         req: &mut Request,
         depot: &mut Depot,
@@ -100,8 +101,9 @@ impl Gate {
             _ => ip_bucket(ip),
         };
         if let Some(limits) = &state.rate_limits {
-            match limits.check(self.group, bucket) {
+            match limits.check(self.group, &bucket).await {
                 Verdict::Allowed { limit, remaining } => set_rate_headers(res, limit, remaining),
+                Verdict::Unlimited => {}
                 Verdict::Limited { limit, retry_after } => {
                     let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                     set_rate_headers(res, limit, 0);
@@ -113,6 +115,11 @@ impl Gate {
                     }
                     .to_problem();
                     self.render(problem, res);
+                    return ctrl.skip_rest();
+                }
+                Verdict::Unavailable => {
+                    res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(1));
+                    self.render(AppError::RateLimitUnavailable.to_problem(), res);
                     return ctrl.skip_rest();
                 }
             }

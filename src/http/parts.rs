@@ -171,7 +171,7 @@ async fn sign(
         (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "The asset is complete (`upload_already_complete`) or not uploaded in parts (`not_multipart`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 503, description = "Database or storage unavailable", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database, storage or the rate limiter (`rate_limit_unavailable`) unavailable", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The delegated upload token did not create this asset, or may not do this to it (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 413, description = "The body exceeds 64 KiB (`body_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 415, description = "The body is not `application/json` (`unsupported_media_type`)", content_type = "application/problem+json", body = ProblemDetails),

@@ -1,18 +1,17 @@
 //! Token-bucket rate limits per route group, keyed by owner (or by client IP for anonymous
-//! and unauthenticated requests), with governor's GCRA buckets.
+//! and unauthenticated requests), with GCRA buckets in this process ([`memory`]) or shared by
+//! every replica in Redis ([`redis`]). Both give the same answers for the same settings.
 
-use std::num::NonZeroU32;
+mod memory;
+mod redis;
+
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{Quota, RateLimiter};
+use crate::config::{RateLimitBackend, RateLimitSettings};
+use crate::metrics::Metrics;
 
-use crate::config::{Bucket, RateLimitSettings};
-
-type KeyedLimiter =
-    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+pub use memory::MemoryLimits;
+pub use redis::RedisLimits;
 
 /// Which bucket a route draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,136 +22,68 @@ pub enum RouteGroup {
     Read,
 }
 
+impl RouteGroup {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Issue => "issue",
+            Self::Read => "read",
+        }
+    }
+}
+
 /// The outcome of drawing one token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    Allowed { limit: u32, remaining: u32 },
-    Limited { limit: u32, retry_after: Duration },
+    Allowed {
+        limit: u32,
+        remaining: u32,
+    },
+    Limited {
+        limit: u32,
+        retry_after: Duration,
+    },
+    /// The shared buckets cannot be read and `rate_limit.redis.on_error` is `allow`.
+    Unlimited,
+    /// The shared buckets cannot be read and `rate_limit.redis.on_error` is `deny`.
+    Unavailable,
 }
 
-/// One keyed bucket per route group.
-pub struct RateLimits {
-    issue: (KeyedLimiter, u32),
-    read: (KeyedLimiter, u32),
+/// The buckets of every route group, wherever they live.
+pub enum RateLimits {
+    Memory(MemoryLimits),
+    Redis(RedisLimits),
 }
 
 impl RateLimits {
-    /// The limits of `settings`, or `None` when rate limiting is off.
-    pub fn from_settings(settings: &RateLimitSettings) -> Option<Self> {
-        settings.enabled.then(|| Self {
-            issue: limiter(settings.issue),
-            read: limiter(settings.read),
-        })
+    /// The limits of `settings`, or `None` when rate limiting is off. A Redis that does not
+    /// answer at start is connected in the background: until it answers, requests get what
+    /// `on_error` says.
+    pub async fn from_settings(
+        settings: &RateLimitSettings,
+        metrics: &Metrics,
+    ) -> anyhow::Result<Option<Self>> {
+        if !settings.enabled {
+            return Ok(None);
+        }
+        Ok(Some(match settings.backend {
+            RateLimitBackend::Memory => Self::Memory(MemoryLimits::new(settings)),
+            RateLimitBackend::Redis => Self::Redis(RedisLimits::connect(settings, metrics).await?),
+        }))
     }
 
     /// Takes one token from `key`'s bucket of `group`.
-    pub fn check(&self, group: RouteGroup, key: String) -> Verdict {
-        let (limiter, limit) = match group {
-            RouteGroup::Issue => &self.issue,
-            RouteGroup::Read => &self.read,
-        };
-        match limiter.check_key(&key) {
-            Ok(snapshot) => Verdict::Allowed {
-                limit: *limit,
-                remaining: snapshot.remaining_burst_capacity(),
-            },
-            Err(not_until) => Verdict::Limited {
-                limit: *limit,
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-            },
+    pub async fn check(&self, group: RouteGroup, key: &str) -> Verdict {
+        match self {
+            Self::Memory(limits) => limits.check(group, key),
+            Self::Redis(limits) => limits.check(group, key).await,
         }
     }
 
-    /// Forgets buckets that are full again, so memory follows active clients only.
+    /// Forgets buckets that are full again, so memory follows active clients only (Redis
+    /// expires its keys by itself).
     pub fn forget_idle(&self) {
-        self.issue.0.retain_recent();
-        self.read.0.retain_recent();
-    }
-}
-
-fn limiter(bucket: Bucket) -> (KeyedLimiter, u32) {
-    let per_second = NonZeroU32::new(bucket.per_second).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(bucket.burst).unwrap_or(NonZeroU32::MIN);
-    let quota = Quota::per_second(per_second).allow_burst(burst);
-    (
-        RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
-        burst.get(),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits(burst: u32) -> RateLimits {
-        RateLimits::from_settings(&RateLimitSettings {
-            enabled: true,
-            issue: Bucket {
-                per_second: 1,
-                burst,
-            },
-            read: Bucket {
-                per_second: 1,
-                burst: 100,
-            },
-        })
-        .unwrap()
-    }
-
-    #[test]
-    fn a_burst_is_allowed_then_limited_with_a_retry_delay() {
-        let limits = limits(3);
-        for remaining in [2, 1, 0] {
-            assert_eq!(
-                limits.check(RouteGroup::Issue, "a".into()),
-                Verdict::Allowed {
-                    limit: 3,
-                    remaining
-                }
-            );
+        if let Self::Memory(limits) = self {
+            limits.forget_idle();
         }
-        match limits.check(RouteGroup::Issue, "a".into()) {
-            Verdict::Limited {
-                limit: 3,
-                retry_after,
-            } => assert!(retry_after <= Duration::from_secs(1)),
-            other => panic!("expected a limit, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn keys_and_groups_have_their_own_buckets() {
-        let limits = limits(1);
-        assert!(matches!(
-            limits.check(RouteGroup::Issue, "a".into()),
-            Verdict::Allowed { .. }
-        ));
-        assert!(matches!(
-            limits.check(RouteGroup::Issue, "a".into()),
-            Verdict::Limited { .. }
-        ));
-        assert!(
-            matches!(
-                limits.check(RouteGroup::Issue, "b".into()),
-                Verdict::Allowed { .. }
-            ),
-            "another key"
-        );
-        assert!(
-            matches!(
-                limits.check(RouteGroup::Read, "a".into()),
-                Verdict::Allowed { .. }
-            ),
-            "another group"
-        );
-    }
-
-    #[test]
-    fn disabled_limits_are_absent() {
-        let settings = RateLimitSettings {
-            enabled: false,
-            ..RateLimitSettings::default()
-        };
-        assert!(RateLimits::from_settings(&settings).is_none());
     }
 }

@@ -137,6 +137,7 @@ impl UploadTokenRequest {
         (status_code = 413, description = "The body exceeds 64 KiB (`body_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 415, description = "The body is not `application/json` (`unsupported_media_type`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn create_upload_token(

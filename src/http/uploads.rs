@@ -214,7 +214,7 @@ fn decide_multipart(
         (status_code = 403, description = "A quota would be exceeded (`quota_exceeded`; `quota` says which), or the upload is outside the delegated token's scope (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 503, description = "Database or storage unavailable", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database, storage or the rate limiter (`rate_limit_unavailable`) unavailable", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn presign_upload(

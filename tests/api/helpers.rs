@@ -3,6 +3,7 @@
 
 mod callers;
 mod infrastructure;
+pub mod redis;
 mod responses;
 pub mod tokens;
 
@@ -55,6 +56,28 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts a server on `backend`, letting `configure` adjust the settings before it is built.
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let (mut settings, local_root) = test_settings(backend).await;
+    configure(&mut settings);
+    start(settings, local_root).await
+}
+
+/// Starts two servers on one database and one bucket (or storage directory), as two
+/// replicas behind a load balancer are; `configure` adjusts the settings both share.
+pub async fn spawn_replicas(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+) -> (TestApp, TestApp) {
+    let (mut settings, local_root) = test_settings(backend).await;
+    configure(&mut settings);
+    let second = settings.clone();
+    let first = start(settings, local_root).await;
+    // The first replica owns (and removes) the storage directory.
+    let second = start(second, None).await;
+    (first, second)
+}
+
+/// The test defaults on `backend`, with a database and bucket (or directory) of their own.
+async fn test_settings(backend: Backend) -> (Settings, Option<PathBuf>) {
     init_test_logging();
     let infrastructure = infrastructure::shared();
     let mut settings = Settings {
@@ -63,7 +86,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     };
     settings.server.bind = "127.0.0.1:0".into();
     let database_url = infrastructure.create_database().await;
-    settings.database.url = Some(SecretString::from(database_url.clone()));
+    settings.database.url = Some(SecretString::from(database_url));
     settings.database.migrate_on_start = false;
     // The whole suite runs at once on small machines: opening a connection can take seconds.
     settings.database.connect_timeout_secs = 30;
@@ -89,8 +112,17 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     };
     // Rate limits have tests of their own; elsewhere a burst of requests must not trip them.
     settings.rate_limit.enabled = false;
-    configure(&mut settings);
+    (settings, local_root)
+}
 
+/// Builds and runs the application of `settings` until the returned app is dropped.
+async fn start(settings: Settings, local_root: Option<PathBuf>) -> TestApp {
+    let database_url = settings
+        .database
+        .url
+        .as_ref()
+        .map(|url| secrecy::ExposeSecret::expose_secret(url).to_owned())
+        .expect("the test settings name a database");
     let app = Application::build(settings)
         .await
         .expect("building the application");
@@ -240,6 +272,12 @@ impl TestApp {
 pub async fn new_database() -> String {
     init_test_logging();
     infrastructure::shared().create_database().await
+}
+
+/// An empty database (no schema), for tests of migrations; its URL.
+pub async fn new_empty_database() -> String {
+    init_test_logging();
+    infrastructure::shared().create_empty_database().await
 }
 
 /// After a refused upload, storage must hold nothing: completion finds no object.

@@ -23,6 +23,7 @@ mod openapi;
 mod ownership;
 mod quotas;
 mod rate_limits;
+mod replicas;
 mod s3_storage;
 mod status;
 mod store_identity;

@@ -1,7 +1,7 @@
 //! TLS to Postgres: each `sslmode` against a server that accepts only TLS (see `server`), and
 //! the one-line refusals when the mode, the roots or the host name do not fit.
 
-mod server;
+pub mod server;
 
 use std::path::Path;
 

@@ -54,6 +54,7 @@ struct CompletedMultipart {
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "Parts missing or not what was declared (`upload_mismatch`), or not this multipart upload (`not_multipart`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn complete_multipart(
@@ -99,6 +100,7 @@ pub async fn complete_multipart(
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "Complete already (`upload_already_complete`) or not this multipart upload (`not_multipart`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn abort_multipart(

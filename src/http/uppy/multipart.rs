@@ -82,6 +82,7 @@ pub(super) fn storage_of(state: &AppState) -> Result<&dyn MultipartStorage, AppE
         (status_code = 409, description = "An asset with this name is complete (`upload_already_complete`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 413, description = "`metadata.size` exceeds `uploads.max_size` (`upload_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn create_multipart(
@@ -170,6 +171,7 @@ pub(super) async fn upload_of(
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "Complete already (`upload_already_complete`) or not this multipart upload (`not_multipart`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn sign_part(req: &mut Request, depot: &mut Depot) -> Result<Json<PartUrl>, UppyError> {
@@ -221,6 +223,7 @@ pub async fn sign_part(req: &mut Request, depot: &mut Depot) -> Result<Json<Part
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "Complete already (`upload_already_complete`) or not this multipart upload (`not_multipart`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn list_parts(

@@ -60,6 +60,7 @@ struct CompletedUpload {
         (status_code = 413, description = "`metadata[size]` exceeds `uploads.max_size` (`upload_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 415, description = "`type` is not allowed (`content_type_not_allowed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn upload_parameters(
@@ -140,6 +141,7 @@ async fn sign_form(req: &Request, depot: &Depot) -> Result<UploadParameters, App
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "Nothing stored yet (`upload_not_found`) or not what was declared (`upload_mismatch`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn complete_upload(

@@ -68,6 +68,19 @@ pub fn shared() -> &'static Infrastructure {
 }
 
 impl Infrastructure {
+    /// Creates an empty database and returns its URL.
+    pub async fn create_empty_database(&self) -> String {
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let admin = connect(&self.admin_url)
+            .await
+            .expect("connecting to Postgres");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+        format!("{}{name}", self.server_url)
+    }
+
     /// Creates a fresh database holding the migrated schema and returns its URL.
     pub async fn create_database(&self) -> String {
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());

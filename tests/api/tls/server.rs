@@ -128,7 +128,8 @@ async fn start() -> anyhow::Result<(TlsServer, ContainerAsync<GenericImage>)> {
     Ok((server, container))
 }
 
-fn certificate_authority(
+/// A CA named `name`: its certificate, and the issuer that signs with its key.
+pub fn certificate_authority(
     name: &str,
 ) -> anyhow::Result<(rcgen::Certificate, Issuer<'static, KeyPair>)> {
     let key = KeyPair::generate()?;
