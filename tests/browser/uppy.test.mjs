@@ -1,9 +1,13 @@
 // The published Uppy (@uppy/core + @uppy/aws-s3 6.3.x, in companionEndpoint mode) in Chromium
 // against the Uppy routes, on both backends: a small file (form POST, completed by key in a
 // post-processor) and a multipart one end as complete assets with the original bytes; an
-// upload over the token's size limit is refused and Uppy reports it.
+// upload over the token's size limit is refused and Uppy reports it; the README's page, as
+// pasted, uploads chosen files.
 
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { apiAs, mintUploadToken } from './support/api.mjs';
@@ -12,6 +16,7 @@ import { assertSameBytes } from './support/checks.mjs';
 import { startSuite } from './support/suite.mjs';
 import { mintToken } from './support/tokens.mjs';
 import { uppyBundle } from './uppy/bundle.mjs';
+import { esmModules, localisedPage, readmeUppyPage } from './uppy/readme-page.mjs';
 
 const MiB = 1024 * 1024;
 const alice = mintToken('alice');
@@ -21,6 +26,7 @@ let bundle;
 before(async () => {
   bundle = await uppyBundle();
   suite = await startSuite({ backends: ['s3', 'local'] });
+  suite.pages.serve('/esm/', esmModules('/esm/'));
 });
 after(() => suite?.stop());
 
@@ -67,8 +73,33 @@ function uploadWithUppy(page, { endpoint, file, multipart }) {
   );
 }
 
+/** Generated files written to a fresh directory, removed after the test: `[{name, size, path}]`. */
+async function filesOnDisk(t, files) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'uppy-files-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return Promise.all(
+    files.map(async ({ name, size }) => {
+      await writeFile(path.join(dir, name), generateBytes(size, size));
+      return { name, size, path: path.join(dir, name) };
+    }),
+  );
+}
+
+/** Rejects as soon as the page alerts or throws, with what it said. */
+function pageTrouble(page) {
+  const trouble = new Promise((resolve, reject) => {
+    page.on('dialog', (dialog) => {
+      reject(new Error(`the page alerted: ${dialog.message()}`));
+      dialog.dismiss().catch(() => {});
+    });
+    page.on('pageerror', (error) => reject(new Error(`the page threw: ${error.message}`)));
+  });
+  trouble.catch(() => {});
+  return trouble;
+}
+
 for (const backend of ['s3', 'local']) {
-  describe(`${backend} backend`, () => {
+  describe(`Uppy 6, ${backend} backend`, () => {
     const server = () => suite.servers[backend];
 
     for (const [what, size, multipart] of [
@@ -115,6 +146,46 @@ for (const backend of ['s3', 'local']) {
         assert.deepEqual(outcome.successes, []);
         const listed = await apiAs(server(), alice).list();
         assert.ok(!listed.body.items.some((a) => a.object_key === file.name && a.status === 'complete'));
+      },
+    );
+
+    test(
+      "the README's page, as pasted, uploads the chosen files to complete assets with the same bytes",
+      { timeout: 60_000 },
+      async (t) => {
+        const token = await mintUploadToken(server(), alice, { expires_in: 600 });
+        const { html, imports } = localisedPage(readmeUppyPage(), {
+          modules: `${suite.pages.url}/esm`,
+          api: server().url,
+          token,
+        });
+        assert.ok(
+          imports['@uppy/core'] && imports['@uppy/aws-s3'],
+          `the import map: ${JSON.stringify(imports)}`,
+        );
+        const route = `/readme-uppy-${backend}.html`;
+        suite.pages.serve(route, async () => ({ type: 'text/html; charset=utf-8', body: html }));
+        const files = await filesOnDisk(t, [
+          { name: `readme-${backend}-a.bin`, size: 150 * 1024 + 11 },
+          { name: `readme-${backend}-b.bin`, size: 20 * 1024 + 3 },
+        ]);
+        const page = await suite.context.newPage();
+        t.after(() => page.close());
+        const trouble = pageTrouble(page);
+        await page.goto(suite.pages.url + route);
+
+        await page.locator('#files').setInputFiles(files.map((f) => f.path));
+
+        const listed = page.locator('#done li');
+        await Promise.race([listed.nth(files.length - 1).waitFor({ timeout: 20_000 }), trouble]);
+        assert.deepEqual((await listed.allTextContents()).sort(), files.map((f) => f.name).sort());
+        const assets = (await apiAs(server(), alice).list()).body.items;
+        for (const file of files) {
+          const asset = assets.find((a) => a.object_key === file.name);
+          assert.equal(asset?.status, 'complete', `${file.name}: ${JSON.stringify(asset)}`);
+          const downloaded = await apiAs(server(), alice).download(asset.asset_id);
+          assertSameBytes(downloaded, generateBytes(file.size, file.size), file.name);
+        }
       },
     );
   });
