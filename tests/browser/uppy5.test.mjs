@@ -58,7 +58,7 @@ async function uploadWithUppy5(t, { api, token, file, multipart }) {
 }
 
 for (const backend of ['s3', 'local']) {
-  describe(`${backend} backend`, () => {
+  describe(`Uppy 5, ${backend} backend`, () => {
     const server = () => suite.servers[backend];
 
     for (const [what, size, multipart] of [

@@ -29,14 +29,37 @@ const FILES = {
 };
 
 /**
+ * What a test makes on demand under a path prefix: the answer to a GET of `url`, or null (404).
+ * @typedef {(url: URL) => Promise<{type: string, body: string} | null>} Maker
+ */
+
+/** Answers with what `make` makes of `url`; a failure is a 500 saying why, also on stderr. */
+async function answerMade(res, make, url) {
+  try {
+    const made = await make(url);
+    if (!made) return res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': made.type, 'cache-control': 'no-store' }).end(made.body);
+  } catch (error) {
+    console.error(`static server: ${url.pathname}: ${error.stack}`);
+    res.writeHead(500, { 'content-type': 'text/plain' }).end(String(error));
+  }
+}
+
+/**
  * Starts the static server. Set `pageApi` (the API the upload page talks to) and `connectSrc`
- * (origins the page's Content-Security-Policy lets it reach) before opening `/upload`.
- * @returns {Promise<{url: string, pageApi: string, connectSrc: string[], close: () => Promise<void>}>}
+ * (origins the page's Content-Security-Policy lets it reach) before opening `/upload`;
+ * `serve(prefix, make)` answers GETs of the paths under `prefix` with what `make` makes.
+ * @returns {Promise<{url: string, pageApi: string, connectSrc: string[],
+ *   serve: (prefix: string, make: Maker) => void, close: () => Promise<void>}>}
  */
 export async function startStaticServer() {
-  const state = { url: '', pageApi: '', connectSrc: [] };
+  const makers = new Map();
+  const state = { url: '', pageApi: '', connectSrc: [], serve: (prefix, make) => makers.set(prefix, make) };
   const server = createServer(async (req, res) => {
-    const route = new URL(req.url, 'http://x').pathname;
+    const url = new URL(req.url, 'http://x');
+    const route = url.pathname;
+    const make = [...makers].find(([prefix]) => route.startsWith(prefix))?.[1];
+    if (make && req.method === 'GET') return answerMade(res, make, url);
     const file = FILES[route];
     if (!file || req.method !== 'GET') {
       res.writeHead(404).end();
