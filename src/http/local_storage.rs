@@ -38,6 +38,7 @@ use crate::storage::local::{LocalStorage, SignedMethod, SignedRequest, UploadRej
         (status_code = 400, description = "The body differs from what was signed (`content_length_mismatch`, `checksum_mismatch`, `body_unreadable`), or the part number is not 1-10000 (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "Missing, wrong or expired signature, or another content type (`signature_missing`, `signature_mismatch`, `url_expired`, `content_type_mismatch`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such bucket (`not_found`), or the multipart upload was completed or aborted (`no_such_upload`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 409, description = "The asset is complete: its object cannot be replaced (`upload_already_complete`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 413, description = "Larger than signed (`upload_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "The object could not be stored (`storage_unavailable`)", content_type = "application/problem+json", body = ProblemDetails),
     )

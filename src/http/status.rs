@@ -97,7 +97,8 @@ pub async fn mark_status(
 }
 
 /// Marks a pending `asset` complete once storage holds what was declared, assembling its
-/// parts first when it is uploaded in parts; returns the asset as it now is. Shared by
+/// parts first when it is uploaded in parts, and freezes the object (see
+/// [`crate::storage::Storage::seal`]); returns the asset as it now is. Shared by
 /// `PUT /api/status` and the Uppy routes, so both verify the same way.
 pub(super) async fn complete_asset(
     state: &AppState,
@@ -107,7 +108,17 @@ pub(super) async fn complete_asset(
     if let Some(upload) = &asset.multipart {
         assemble_parts(state, asset, upload, parts).await?;
     }
-    let stored_size = verify_upload(state, asset).await?;
+    // Sealed before it is verified: what is verified is what stays.
+    state.storage.seal(&asset.storage_key).await?;
+    let stored_size = match verify_upload(state, asset).await {
+        Ok(size) => size,
+        Err(refused) => {
+            if let Err(error) = state.storage.unseal(&asset.storage_key).await {
+                tracing::warn!(asset_id = %asset.id, error = %crate::error::error_chain(&error), "unsealing a refused upload failed");
+            }
+            return Err(refused);
+        }
+    };
     let completed = state
         .assets
         .mark_complete(&asset.owner, asset.id, stored_size)

@@ -274,7 +274,10 @@ pub async fn presign_upload(
             state.metrics.asset_created();
             (asset, StatusCode::CREATED)
         }
-        IssueOutcome::Reissued(asset) => (asset, StatusCode::OK),
+        IssueOutcome::Reissued(asset) => {
+            discard_stored_object(&state, &asset).await?;
+            (asset, StatusCode::OK)
+        }
         IssueOutcome::AlreadyComplete => return Err(AppError::UploadAlreadyComplete),
         IssueOutcome::QuotaExceeded(exceeded) => return Err(AppError::QuotaExceeded(exceeded)),
         IssueOutcome::OutOfScope(refusal) => return Err(AppError::TokenScope(refusal)),
@@ -334,6 +337,16 @@ pub(super) fn check_storage_key(
 }
 
 /// A signed `PUT` (size declared) or `POST` form (size not declared) for the whole file.
+/// A re-issued pending asset starts afresh: whatever an earlier URL stored is removed, so the
+/// new URL (a conditional write on S3) can store the file.
+pub(super) async fn discard_stored_object(
+    state: &AppState,
+    asset: &crate::domain::Asset,
+) -> Result<(), AppError> {
+    state.storage.delete(&asset.storage_key).await?;
+    Ok(())
+}
+
 async fn single_request(
     state: &AppState,
     asset: &crate::domain::Asset,

@@ -78,6 +78,16 @@ impl Storage for InstrumentedStorage {
             .await
     }
 
+    async fn seal(&self, storage_key: &str) -> Result<(), StorageError> {
+        self.timed("seal", self.inner.seal(storage_key), |_| "ok")
+            .await
+    }
+
+    async fn unseal(&self, storage_key: &str) -> Result<(), StorageError> {
+        self.timed("unseal", self.inner.unseal(storage_key), |_| "ok")
+            .await
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>, StorageError> {
         self.timed("list", self.inner.list(prefix), |_| "ok").await
     }

@@ -116,6 +116,20 @@ pub trait Storage: Send + Sync {
     /// A cheap call proving storage answers (for `/readyz`).
     async fn check_ready(&self) -> Result<(), StorageError>;
 
+    /// Freezes the object under `storage_key` before its asset is marked complete: no upload
+    /// URL can replace it afterwards (a delete still removes it). Backends whose upload URLs
+    /// cannot replace an object anyway (S3: conditional `PUT`s, multipart uploads consumed
+    /// by completion) have nothing to do.
+    async fn seal(&self, _storage_key: &str) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    /// Undoes [`Storage::seal`] when completion refused what was stored, so the client can
+    /// send the file again.
+    async fn unseal(&self, _storage_key: &str) -> Result<(), StorageError> {
+        Ok(())
+    }
+
     /// Multipart uploads, when this backend offers them.
     fn multipart(&self) -> Option<&dyn MultipartStorage> {
         None

@@ -10,6 +10,7 @@ mod auth;
 mod binary;
 mod cors;
 mod database;
+mod frozen;
 mod health;
 mod helpers;
 mod lifecycle;

@@ -184,13 +184,15 @@ async fn a_part_of_another_size_than_signed_is_refused_by_storage(backend: Backe
             .put(part["url"].as_str().unwrap())
             .body(vec![7u8; size as usize])
             .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_client_error(),
-            "storage must refuse a {why} part: {}",
-            response.status()
-        );
+            .await;
+        // Storage may answer 4xx, or close the connection while a larger body still streams.
+        if let Ok(response) = response {
+            assert!(
+                response.status().is_client_error(),
+                "storage must refuse a {why} part: {}",
+                response.status()
+            );
+        }
     }
     let signed = sign_parts(&app, id, json!([3])).await;
     assert_eq!(signed["uploaded"], json!([]), "no refused part is kept");

@@ -1,12 +1,16 @@
 //! `PUT /api/status`: completing an upload is checked against what storage really holds, is
 //! idempotent, and cannot be undone.
 
+use std::time::Duration;
+
+use cloud_asset_uploader::config::Settings;
+use cloud_asset_uploader::storage::{self, UploadSpec};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    Backend, TestApp, assert_problem, assert_status, assert_success, json_with_status,
-    sha256_base64, spawn_app,
+    Backend, SignedInfo, TestApp, assert_problem, assert_success, json_with_status, sha256_base64,
+    spawn_app, spawn_app_with,
 };
 
 #[tokio::test]
@@ -54,17 +58,37 @@ async fn completing_before_any_upload_returns_409_upload_not_found_on_s3() {
     completing_before_any_upload_returns_409_upload_not_found(Backend::S3).await;
 }
 
-/// Uploads `hello` under a first declaration, then re-requests the (still pending) key with
-/// `redeclared`, so storage holds an object that differs from what is now declared.
-async fn upload_then_redeclare(app: &TestApp, object_key: &str, redeclared: Value) -> Uuid {
-    let first = json!({ "object_key": object_key, "content_length": 5, "checksum_sha256": sha256_base64(b"hello") });
-    let grant = app.new_upload(&first).await;
-    let uploaded = app.upload_file(&grant.signed_info, b"hello").await;
-    assert_success(uploaded).await;
-    let mut body = redeclared;
-    body["object_key"] = json!(object_key);
-    let again = app.request_upload(&body).await;
-    assert_status(again, 200).await;
+/// Declares `declared` for `object_key`, then stores `hello` under the asset's key with
+/// storage's own signature (a URL that enforces nothing of the declaration), so storage holds
+/// an object that differs from what is declared.
+async fn store_other_than_declared(
+    app: &TestApp,
+    settings: &Settings,
+    object_key: &str,
+    mut declared: Value,
+) -> Uuid {
+    declared["object_key"] = json!(object_key);
+    let grant = app.new_upload(&declared).await;
+    let storage = storage::from_settings(settings, &app.address.parse().unwrap())
+        .await
+        .expect("opening storage");
+    let storage_key = format!(
+        "{}/anonymous/{}/{object_key}",
+        settings.storage.key_prefix, grant.asset_id
+    );
+    let signed = storage
+        .presign_upload(&UploadSpec {
+            storage_key: &storage_key,
+            content_type: None,
+            content_length: Some(5),
+            checksum_sha256: None,
+            max_size: 5,
+            expires_in: Duration::from_secs(60),
+        })
+        .await
+        .expect("signing");
+    let signed: SignedInfo = serde_json::from_value(serde_json::to_value(signed).unwrap()).unwrap();
+    assert_success(app.upload_file(&signed, b"hello").await).await;
     grant.asset_id
 }
 
@@ -72,7 +96,9 @@ async fn completing_an_upload_that_differs_from_its_declaration_returns_409_uplo
     backend: Backend,
 ) {
     // Arrange
-    let app = spawn_app(backend).await;
+    let mut settings = None;
+    let app = spawn_app_with(backend, |s| settings = Some(s.clone())).await;
+    let settings = settings.expect("the settings were configured");
     let cases = [
         (
             "size",
@@ -87,7 +113,7 @@ async fn completing_an_upload_that_differs_from_its_declaration_returns_409_uplo
     ];
 
     for (object_key, redeclared, reason) in cases {
-        let asset_id = upload_then_redeclare(&app, object_key, redeclared).await;
+        let asset_id = store_other_than_declared(&app, &settings, object_key, redeclared).await;
 
         // Act
         let response = app.mark_status(asset_id, "complete").await;

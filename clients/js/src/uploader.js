@@ -296,6 +296,15 @@ function sleep(ms, signal) {
 }
 
 /**
+ * Whether `headers` (an object of signed headers) names `name`, in any case.
+ * @param {Record<string, string> | undefined} headers
+ * @param {string} name
+ */
+function hasHeader(headers, name) {
+  return Object.keys(headers ?? {}).some((key) => key.toLowerCase() === name);
+}
+
+/**
  * Runs `attempt` until it succeeds, retrying retryable {@link UploaderError}s after
  * {@link retryDelay}.
  */
@@ -750,6 +759,10 @@ export class UploaderClient {
             onProgress: (loaded) => job.report(tracker.update('whole', loaded)),
           });
         } catch (error) {
+          // A conditional PUT (`If-None-Match: *`) refused because the object exists: an
+          // earlier attempt whose answer was lost stored it. Completion verifies it.
+          if (error instanceof UploaderError && error.status === 412 && hasHeader(headers, 'if-none-match'))
+            return;
           job.report(tracker.fail('whole'));
           throw error;
         }

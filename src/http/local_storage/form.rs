@@ -22,6 +22,7 @@ use crate::error::ProblemDetails;
         (status_code = 400, description = "Not the form that was issued: an unknown or repeated field, a field after `file`, no `file` (`malformed_form`); or other bytes than declared (`checksum_mismatch`, `body_unreadable`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "Missing, wrong or expired signature fields, or another content type (`signature_missing`, `signature_mismatch`, `url_expired`, `content_type_mismatch`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such bucket (`not_found`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 409, description = "The asset is complete: its object cannot be replaced (`upload_already_complete`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 413, description = "The file is larger than signed (`upload_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "The object could not be stored (`storage_unavailable`)", content_type = "application/problem+json", body = ProblemDetails),
     )

@@ -52,6 +52,7 @@ fn rejection_problem(rejection: UploadRejection) -> ProblemDetails {
         UploadRejection::BodyRead(_) => (StatusCode::BAD_REQUEST, "body_unreadable"),
         UploadRejection::MalformedForm(_) => (StatusCode::BAD_REQUEST, "malformed_form"),
         UploadRejection::NoSuchUpload => (StatusCode::NOT_FOUND, "no_such_upload"),
+        UploadRejection::Sealed => (StatusCode::CONFLICT, "upload_already_complete"),
         UploadRejection::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
     };
     let detail = match rejection {

@@ -78,7 +78,10 @@ pub async fn issue(state: &AppState, depot: &Depot, file: Announced) -> Result<I
             state.metrics.asset_created();
             asset
         }
-        IssueOutcome::Reissued(asset) => asset,
+        IssueOutcome::Reissued(asset) => {
+            crate::http::uploads::discard_stored_object(state, &asset).await?;
+            asset
+        }
         IssueOutcome::AlreadyComplete => return Err(AppError::UploadAlreadyComplete),
         IssueOutcome::QuotaExceeded(exceeded) => return Err(AppError::QuotaExceeded(exceeded)),
         IssueOutcome::OutOfScope(refusal) => return Err(AppError::TokenScope(refusal)),

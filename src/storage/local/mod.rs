@@ -11,6 +11,7 @@ mod marker;
 mod multipart;
 mod parts;
 mod receive;
+mod seal;
 mod signing;
 
 use std::collections::{BTreeMap, HashMap};
@@ -235,6 +236,14 @@ impl Storage for LocalStorage {
             size,
             checksum_sha256,
         }))
+    }
+
+    async fn seal(&self, storage_key: &str) -> Result<(), StorageError> {
+        self.set_sealed(storage_key, true).await
+    }
+
+    async fn unseal(&self, storage_key: &str) -> Result<(), StorageError> {
+        self.set_sealed(storage_key, false).await
     }
 
     async fn delete(&self, storage_key: &str) -> Result<(), StorageError> {

@@ -36,6 +36,9 @@ pub enum UploadRejection {
     Signature(#[from] SignatureError),
     #[error("part number {0} is not between 1 and 10000")]
     InvalidPartNumber(u32),
+    /// The object belongs to a complete asset: its bytes are frozen.
+    #[error("the asset is complete; its object cannot be replaced")]
+    Sealed,
     /// The multipart upload was completed or aborted, or never existed.
     #[error("no such multipart upload: it was completed or aborted")]
     NoSuchUpload,
@@ -82,14 +85,21 @@ impl Sink<'_> {
 }
 
 /// An upload in its staging file, not yet visible under its key.
-pub(super) struct Staged {
+pub(super) struct Staged<'a> {
+    storage: &'a LocalStorage,
+    key: String,
     writer: WriteMultipart,
     stored: StoredObject,
 }
 
-impl Staged {
-    /// Publishes the object under its key (rename into place, fsynced).
+impl Staged<'_> {
+    /// Publishes the object under its key (rename into place, fsynced), unless its asset was
+    /// completed while the body streamed in.
     pub async fn commit(self) -> Result<StoredObject, UploadRejection> {
+        if let Err(sealed) = self.storage.refuse_if_sealed(&self.key).await {
+            self.discard().await;
+            return Err(sealed);
+        }
         self.writer
             .finish()
             .await
@@ -125,13 +135,14 @@ impl LocalStorage {
         signed: &SignedRequest,
         content_type: Option<&str>,
         body: S,
-    ) -> Result<Staged, UploadRejection>
+    ) -> Result<Staged<'_>, UploadRejection>
     where
         S: Stream<Item = std::io::Result<Bytes>> + Unpin,
     {
         if signed.content_type.is_some() && signed.content_type.as_deref() != content_type {
             return Err(UploadRejection::ContentTypeMismatch);
         }
+        self.refuse_if_sealed(&signed.key).await?;
         let upload = self
             .store
             .put_multipart(&object_path(&signed.key))
@@ -143,6 +154,8 @@ impl LocalStorage {
             .and_then(|received| verify_upload(signed, &received).map(|()| received));
         match received {
             Ok(received) => Ok(Staged {
+                storage: self,
+                key: signed.key.clone(),
                 writer,
                 stored: StoredObject {
                     size: received.size,

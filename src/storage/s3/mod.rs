@@ -226,6 +226,9 @@ impl Storage for S3Storage {
         if let Some(content_type) = spec.content_type {
             headers.push(("content-type", content_type.as_str()));
         }
+        // A conditional write: the URL cannot replace an object once one is stored, so a
+        // complete asset's bytes are frozen (a re-issue removes a pending asset's object).
+        headers.push(("if-none-match", "*"));
         if let Some(checksum) = spec.checksum_sha256 {
             headers.push(("x-amz-checksum-sha256", checksum.as_str()));
         }
