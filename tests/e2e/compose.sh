@@ -9,7 +9,9 @@
 #   4. upload a random binary file through the signed URL, complete it, get the access URL,
 #      download it and compare bytes;
 #   5. restart the app container and check the asset is still there and downloadable;
-#   6. `docker compose down -v`, always. On failure, print the compose logs and exit non-zero.
+#   6. run the README's Redis example (the `redis` profile; REDIS_BASE_IMAGE builds a local
+#      stand-in for the public Redis image on a Debian base when no registry is reachable);
+#   7. `docker compose down -v`, always. On failure, print the compose logs and exit non-zero.
 #
 # Needs docker with compose (v2 plugin or docker-compose v1), curl, jq, openssl and the ports
 # 8080 and 9000 free (the README's session uses them).
@@ -47,7 +49,7 @@ finish() {
     echo "compose-e2e: FAILED (exit $rc); compose logs follow" >&2
     compose logs --no-color --tail 200 >&2 || true
   fi
-  compose down -v --remove-orphans >/dev/null 2>&1 || true
+  COMPOSE_PROFILES=redis compose down -v --remove-orphans >/dev/null 2>&1 || true
   rm -rf "$work"
   exit "$rc"
 }
@@ -157,5 +159,20 @@ step "restarting the app container"
 compose restart app
 wait_ready
 download_and_compare "after the restart"
+
+step "running the README's Redis example (rate limits in the stack's Redis), twice"
+if [ -n "${REDIS_BASE_IMAGE:-}" ] && [ -z "${REDIS_IMAGE:-}" ]; then
+  # No registry: Debian's redis-server on the given base stands in for the public image.
+  docker build -q -t cau-e2e-redis:local --build-arg BASE="$REDIS_BASE_IMAGE" - >/dev/null <<'DOCKERFILE'
+ARG BASE
+FROM $BASE
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null && rm -rf /var/lib/apt/lists/*
+DOCKERFILE
+  export REDIS_IMAGE=cau-e2e-redis:local
+fi
+readme_example '^The compose stack has an optional Redis' '^`docker compose up -d` (without' >"$work/redis.sh"
+run_twice redis 'ratelimit-remaining' 'uploader:rate_limit:issue:ip:'
+compose up -d
+wait_ready
 
 step "passed"
