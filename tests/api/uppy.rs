@@ -463,3 +463,21 @@ async fn an_empty_key_answers_400_on_every_route_that_reads_it_and_each_document
         );
     }
 }
+
+#[tokio::test]
+async fn a_key_with_a_nul_byte_answers_400_not_500() {
+    // Arrange
+    let app = app(Backend::Local).await;
+    let token = mint(&app, "alice", json!({})).await;
+    let uppy = Uppy::v6(&app, &token);
+
+    // Act: Postgres refuses a NUL in text, so it must not reach the query.
+    let complete = uppy.complete("uploads/alice/\0").await;
+    let list = uppy.on_upload(Method::GET, "some-upload", "a\0b").await;
+
+    // Assert
+    for response in [complete, list] {
+        let problem = assert_problem(response, 400, "validation_failed").await;
+        assert_eq!(problem["field"], "key", "{problem}");
+    }
+}

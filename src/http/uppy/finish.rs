@@ -95,7 +95,7 @@ pub async fn complete_multipart(
     ),
     responses(
         (status_code = 200, description = "Aborted; the body is `{}`"),
-        (status_code = 400, description = "No `key`, or an empty one (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 400, description = "No `key`, an empty one, or one with control characters (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The token did not create this upload (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
