@@ -8,8 +8,8 @@
 # ${CARGO_TARGET_DIR:-target}/debug/cloud-asset-uploader; `cargo build --bin cloud-asset-uploader`).
 #
 # Environment (all optional):
-#   FUZZ_MAX_EXAMPLES  test cases per operation and phase (default 25: CI's bounded budget;
-#                      e.g. 500 for a local run)
+#   FUZZ_MAX_EXAMPLES  test cases per operation and phase (default 100: CI's bounded budget;
+#                      e.g. 1000 for a local run)
 #   FUZZ_SEED          the seed of both runs (default 20261202)
 #   FUZZ_PORT          first of the two ports the servers listen on (default 18380)
 #   FUZZ_REPORT_DIR    keep a JUnit report and a HAR of every request there (<dir>/none, <dir>/jwt)
@@ -29,7 +29,7 @@ case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
 UPLOADER_BIN=${UPLOADER_BIN:-$TARGET/debug/cloud-asset-uploader}
 PG_IMAGE=${UPLOADER_TEST_POSTGRES_IMAGE:-${OFFLINE_POSTGRES_IMAGE:-postgres:17-alpine}}
 S3_IMAGE=${UPLOADER_TEST_MINIO_IMAGE:-${OFFLINE_MINIO_IMAGE:-minio/minio:RELEASE.2025-02-28T09-55-16Z}}
-MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-25}
+MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-100}
 SEED=${FUZZ_SEED:-20261202}
 PORT=${FUZZ_PORT:-18380}
 NAME="cau-fuzz-$$"
@@ -166,13 +166,14 @@ fuzz() {
     [[ $run == jwt ]] && headers=(-H "Authorization: Bearer $TOKEN")
     [[ -n ${FUZZ_REPORT_DIR:-} ]] && report=(--report junit,har --report-dir "$FUZZ_REPORT_DIR/$run")
     log "fuzzing with auth.mode=$run: $MAX_EXAMPLES examples per operation, seed $SEED"
-    FUZZ_ASSET_IDS="$WORK/ids-$run.json" SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$HERE" \
+    # From $WORK: schemathesis keeps a cache of past failures in the working directory.
+    (cd "$WORK" && FUZZ_ASSET_IDS="$WORK/ids-$run.json" SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$HERE" \
         "$VENV/bin/st" run "http://127.0.0.1:$port/openapi.json" \
         --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
         --phases examples,coverage,fuzzing,stateful \
         --max-examples "$MAX_EXAMPLES" --seed "$SEED" \
         --generation-database none --workers 1 --request-timeout 10 --no-color \
-        "${report[@]}" "${headers[@]}"
+        "${report[@]}" "${headers[@]}")
 }
 
 main() {
