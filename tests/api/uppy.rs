@@ -418,3 +418,66 @@ async fn the_openapi_document_names_the_uppy_operations() {
         assert_eq!(paths[path][method]["operationId"], id, "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn an_empty_key_answers_400_on_every_route_that_reads_it_and_each_documents_400() {
+    // Arrange
+    let app = app(Backend::Local).await;
+    let token = mint(&app, "alice", json!({})).await;
+    let uppy = Uppy::v6(&app, &token);
+    let document: Value = json_with_status(app.get("/openapi.json").await, 200).await;
+
+    // Act
+    let answers = [
+        ("post", "/uppy/{token}/s3/complete", uppy.complete("").await),
+        (
+            "get",
+            "/uppy/{token}/s3/multipart/{upload_id}",
+            uppy.on_upload(Method::GET, "some-upload", "").await,
+        ),
+        (
+            "delete",
+            "/uppy/{token}/s3/multipart/{upload_id}",
+            uppy.on_upload(Method::DELETE, "some-upload", "").await,
+        ),
+        (
+            "get",
+            "/uppy/{token}/s3/multipart/{upload_id}/{part_number}",
+            uppy.on_upload(Method::GET, "some-upload/1", "").await,
+        ),
+        (
+            "post",
+            "/uppy/{token}/s3/multipart/{upload_id}/complete",
+            uppy.complete_multipart("some-upload", "", &json!([])).await,
+        ),
+    ];
+
+    // Assert: a generated client must be told this answer exists.
+    for (method, path, response) in answers {
+        let problem = assert_problem(response, 400, "validation_failed").await;
+        assert_eq!(problem["field"], "key", "{method} {path}: {problem}");
+        let responses = &document["paths"][path][method]["responses"];
+        assert!(
+            responses.get("400").is_some(),
+            "{method} {path}: {responses}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_key_with_a_nul_byte_answers_400_not_500() {
+    // Arrange
+    let app = app(Backend::Local).await;
+    let token = mint(&app, "alice", json!({})).await;
+    let uppy = Uppy::v6(&app, &token);
+
+    // Act: Postgres refuses a NUL in text, so it must not reach the query.
+    let complete = uppy.complete("uploads/alice/\0").await;
+    let list = uppy.on_upload(Method::GET, "some-upload", "a\0b").await;
+
+    // Assert
+    for response in [complete, list] {
+        let problem = assert_problem(response, 400, "validation_failed").await;
+        assert_eq!(problem["field"], "key", "{problem}");
+    }
+}

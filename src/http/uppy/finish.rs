@@ -48,7 +48,7 @@ struct CompletedMultipart {
     ),
     responses(
         (status_code = 200, description = "The asset is complete", body = CompletedMultipart),
-        (status_code = 400, description = "The body is invalid (`validation_failed`, `malformed_body`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 400, description = "The body is invalid, or `key` missing (`validation_failed`, `malformed_body`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The token did not create this upload (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
@@ -95,6 +95,7 @@ pub async fn complete_multipart(
     ),
     responses(
         (status_code = 200, description = "Aborted; the body is `{}`"),
+        (status_code = 400, description = "No `key`, an empty one, or one with control characters (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The token did not create this upload (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),

@@ -59,6 +59,10 @@ async fn asset_for_key(state: &AppState, depot: &Depot, req: &Request) -> Result
         .query::<String>("key")
         .filter(|key| !key.is_empty())
         .ok_or_else(|| ValidationError::new("key", "is required"))?;
+    // No stored key holds one, and Postgres refuses a NUL in text.
+    if key.chars().any(char::is_control) {
+        return Err(ValidationError::new("key", "must not contain control characters").into());
+    }
     let owner = super::owner_of(depot)?;
     let asset = state
         .assets

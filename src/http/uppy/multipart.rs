@@ -165,7 +165,7 @@ pub(super) async fn upload_of(
     ),
     responses(
         (status_code = 200, description = "PUT the part's bytes to `url`", body = PartUrl),
-        (status_code = 400, description = "The part number is out of range (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 400, description = "The part number is out of range, or `key` missing (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The token did not create this upload (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
@@ -218,6 +218,7 @@ pub async fn sign_part(req: &mut Request, depot: &mut Depot) -> Result<Json<Part
     ),
     responses(
         (status_code = 200, description = "The parts uploaded so far", body = Vec<StoredPart>),
+        (status_code = 400, description = "No `key`, an empty one, or one with control characters (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The token did not create this upload (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
