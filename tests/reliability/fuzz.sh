@@ -71,6 +71,12 @@ install_schemathesis() {
 field() { "$VENV/bin/python" -c 'import functools, json, sys
 print(functools.reduce(lambda v, k: v[k], sys.argv[1].split("."), json.load(sys.stdin)))' "$1"; }
 
+# The signed headers of a grant on stdin, one `name: value` a line (content-length aside:
+# curl sets it from the body).
+signed_headers() { "$VENV/bin/python" -c 'import json, sys
+for name, value in json.load(sys.stdin)["signed_info"]["headers"].items():
+    if name != "content-length": print(f"{name}: {value}")'; }
+
 port_of() { docker port "$1" "$2" | head -n1 | sed 's/.*://'; }
 
 start_containers() {
@@ -147,7 +153,9 @@ create_assets() {
         grant=$(issue "$api" "fixtures/complete-$i.txt" "${auth[@]}")
         id=$(field asset_id <<<"$grant")
         url=$(field signed_info.url <<<"$grant")
-        curl -sf -X PUT "$url" -H 'content-type: text/plain' --data-binary hello >/dev/null
+        local headers=()
+        while IFS= read -r header; do headers+=(-H "$header"); done < <(signed_headers <<<"$grant")
+        curl -sf -X PUT "$url" "${headers[@]}" --data-binary hello >/dev/null
         curl -sf -X PUT "$api/status" -H 'content-type: application/json' "${auth[@]}" \
             -d "{\"asset_id\":\"$id\",\"uploaded_status\":\"complete\"}" >/dev/null
         complete+=("\"$id\"")
