@@ -189,7 +189,11 @@ create_complete_assets() {
             -d "{\"object_key\":\"complete/$i\",\"content_type\":\"text/plain\",\"content_length\":5}")
         id=$(jq -r .asset_id <<<"$grant")
         url=$(jq -r .signed_info.url <<<"$grant")
-        curl -sf -X PUT "$url" -H 'content-type: text/plain' --data-binary @"$WORK/file" >/dev/null
+        local headers=()
+        # Exactly the signed headers (content-length aside: curl sends it).
+        while IFS= read -r header; do headers+=(-H "$header"); done \
+            < <(jq -r '.signed_info.headers | to_entries[] | select(.key != "content-length") | "\(.key): \(.value)"' <<<"$grant")
+        curl -sf -X PUT "$url" "${headers[@]}" --data-binary @"$WORK/file" >/dev/null
         curl -sf -X PUT "$api/status" -H 'content-type: application/json' -H "x-api-key: $API_KEY" \
             -d "{\"asset_id\":\"$id\",\"uploaded_status\":\"complete\"}" >/dev/null
         echo "$id" >>"$WORK/ids"

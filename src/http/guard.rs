@@ -101,7 +101,7 @@ impl Gate {
             _ => ip_bucket(ip),
         };
         if let Some(limits) = &state.rate_limits {
-            match limits.check(self.group, &bucket).await {
+            match limits.check(self.group, bucket).await {
                 Verdict::Allowed { limit, remaining } => set_rate_headers(res, limit, remaining),
                 Verdict::Unlimited => {}
                 Verdict::Limited { limit, retry_after } => {

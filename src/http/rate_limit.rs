@@ -4,6 +4,7 @@
 
 mod memory;
 mod redis;
+mod reserve;
 
 use std::time::Duration;
 
@@ -72,10 +73,10 @@ impl RateLimits {
     }
 
     /// Takes one token from `key`'s bucket of `group`.
-    pub async fn check(&self, group: RouteGroup, key: &str) -> Verdict {
+    pub async fn check(&self, group: RouteGroup, key: String) -> Verdict {
         match self {
             Self::Memory(limits) => limits.check(group, key),
-            Self::Redis(limits) => limits.check(group, key).await,
+            Self::Redis(limits) => limits.check(group, &key).await,
         }
     }
 

@@ -107,6 +107,40 @@ async fn a_redis_rate_limit_admits_one_burst_across_both_replicas() {
 }
 
 #[tokio::test]
+async fn under_heavy_use_replicas_take_tokens_in_batches_and_together_never_exceed_the_burst() {
+    // Arrange: a bucket far larger than one request.
+    let redis = RedisServer::start().await;
+    let (a, b) = spawn_replicas(Backend::Local, |s| limit_in_redis(s, &redis, 300)).await;
+
+    // Act
+    let started = Instant::now();
+    let (first, _) = alternate([&a, &b], 200).await;
+    let calls = redis.calls("evalsha").await + redis.calls("eval").await;
+    let (then, _) = alternate([&a, &b], 200).await;
+    let refilled = started.elapsed().as_secs() as usize + 1;
+
+    // Assert
+    assert_eq!(
+        count(&first, 201),
+        200,
+        "a bucket of 300 admits the first 200"
+    );
+    assert!(
+        calls * 3 < 200,
+        "{calls} Redis calls for 200 admitted requests"
+    );
+    let admitted = 200 + count(&then, 201);
+    assert!(
+        admitted <= 300 + refilled,
+        "never more than the burst (plus {refilled} refilled): {admitted}"
+    );
+    assert!(
+        admitted >= 300 - 2 * 37,
+        "at most what each replica took last lapses unused: {admitted}"
+    );
+}
+
+#[tokio::test]
 async fn with_the_memory_backend_each_replica_admits_its_own_burst() {
     // Arrange
     let (a, b) = spawn_replicas(Backend::Local, |s| limit_to(s, 6)).await;

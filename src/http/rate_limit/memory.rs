@@ -29,12 +29,12 @@ impl MemoryLimits {
     }
 
     /// Takes one token from `key`'s bucket of `group`.
-    pub fn check(&self, group: RouteGroup, key: &str) -> Verdict {
+    pub fn check(&self, group: RouteGroup, key: String) -> Verdict {
         let (limiter, limit) = match group {
             RouteGroup::Issue => &self.issue,
             RouteGroup::Read => &self.read,
         };
-        match limiter.check_key(&key.to_owned()) {
+        match limiter.check_key(&key) {
             Ok(snapshot) => Verdict::Allowed {
                 limit: *limit,
                 remaining: snapshot.remaining_burst_capacity(),
@@ -88,14 +88,14 @@ mod tests {
         let limits = limits(3);
         for remaining in [2, 1, 0] {
             assert_eq!(
-                limits.check(RouteGroup::Issue, "a"),
+                limits.check(RouteGroup::Issue, "a".into()),
                 Verdict::Allowed {
                     limit: 3,
                     remaining
                 }
             );
         }
-        match limits.check(RouteGroup::Issue, "a") {
+        match limits.check(RouteGroup::Issue, "a".into()) {
             Verdict::Limited {
                 limit: 3,
                 retry_after,
@@ -108,22 +108,25 @@ mod tests {
     fn keys_and_groups_have_their_own_buckets() {
         let limits = limits(1);
         assert!(matches!(
-            limits.check(RouteGroup::Issue, "a"),
+            limits.check(RouteGroup::Issue, "a".into()),
             Verdict::Allowed { .. }
         ));
         assert!(matches!(
-            limits.check(RouteGroup::Issue, "a"),
+            limits.check(RouteGroup::Issue, "a".into()),
             Verdict::Limited { .. }
         ));
         assert!(
             matches!(
-                limits.check(RouteGroup::Issue, "b"),
+                limits.check(RouteGroup::Issue, "b".into()),
                 Verdict::Allowed { .. }
             ),
             "another key"
         );
         assert!(
-            matches!(limits.check(RouteGroup::Read, "a"), Verdict::Allowed { .. }),
+            matches!(
+                limits.check(RouteGroup::Read, "a".into()),
+                Verdict::Allowed { .. }
+            ),
             "another group"
         );
     }

@@ -1,6 +1,7 @@
 //! The buckets in Redis, shared by every replica: one GCRA script run atomically on the
-//! server (`EVALSHA`, one round trip a request, Redis' own clock so replicas' clocks need not
-//! agree), over one multiplexed connection that reconnects by itself.
+//! server (`EVALSHA`, at most one round trip a request, Redis' own clock so replicas' clocks
+//! need not agree), over one multiplexed connection that reconnects by itself. Under heavy
+//! use a call takes several tokens at once ([`super::reserve`]).
 //!
 //! When Redis cannot answer in `command_timeout_ms`, the request gets what
 //! `rate_limit.redis.on_error` says, Redis is left alone for a moment (so an outage costs
@@ -16,27 +17,32 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::ExposeSecret;
 use tokio::sync::OnceCell;
 
+use super::reserve::{MOST_PER_CALL, Reserve};
 use super::{RouteGroup, Verdict};
 use crate::config::{Bucket, OnRedisError, RateLimitSettings};
 use crate::metrics::Metrics;
 
 /// GCRA in microseconds of Redis' clock. KEYS[1]: the bucket; ARGV[1]: microseconds between
-/// tokens; ARGV[2]: the burst. Answers `{1, tokens left}` or `{0, microseconds to wait}`; the
-/// key expires once its bucket is full again.
+/// tokens; ARGV[2]: the burst; ARGV[3]: the most tokens to take. Takes one token, or up to an
+/// eighth of what the bucket holds when that is more (see [`super::reserve`]), and answers
+/// `{tokens taken, tokens left, 0}`, or `{0, 0, microseconds until one token}`; the key
+/// expires once its bucket is full again.
 const GCRA: &str = r"
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local most = tonumber(ARGV[3])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
-local next_tat = tat + interval
-local allowed_from = next_tat - interval * burst
-if now < allowed_from then
-  return {0, allowed_from - now}
+local available = math.floor((now + interval * burst - tat) / interval)
+if available < 1 then
+  return {0, 0, tat + interval - interval * burst - now}
 end
+local taken = math.max(1, math.min(most, math.floor(available / 8)))
+local next_tat = tat + interval * taken
 redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', math.ceil((next_tat - now) / 1000))
-return {1, math.floor((now - allowed_from) / interval)}
+return {taken, available - taken, 0}
 ";
 
 /// How long Redis is left alone after a failure before it is asked again.
@@ -54,6 +60,8 @@ pub struct RedisLimits {
     read: Bucket,
     command_timeout: Duration,
     outage: Arc<Outage>,
+    /// Tokens taken ahead of use.
+    reserve: Reserve,
 }
 
 impl RedisLimits {
@@ -120,45 +128,55 @@ impl RedisLimits {
             read: settings.read,
             command_timeout: redis.command_timeout(),
             outage,
+            reserve: Reserve::default(),
         })
     }
 
-    /// Takes one token from `key`'s bucket of `group`.
+    /// Takes one token from `key`'s bucket of `group`: one held here, else from Redis.
     pub async fn check(&self, group: RouteGroup, key: &str) -> Verdict {
+        let bucket = match group {
+            RouteGroup::Issue => self.issue,
+            RouteGroup::Read => self.read,
+        };
+        let redis_key = format!("{}{}:{key}", self.key_prefix, group.name());
+        if let Some(remaining) = self.reserve.spend(&redis_key) {
+            return Verdict::Allowed {
+                limit: bucket.burst,
+                remaining,
+            };
+        }
         let Some(connection) = self.connection.get() else {
             return self.outage.failed("not connected yet");
         };
         if self.outage.backing_off() {
             return self.outage.verdict();
         }
-        let bucket = match group {
-            RouteGroup::Issue => self.issue,
-            RouteGroup::Read => self.read,
-        };
         let interval_micros = (1_000_000 / u64::from(bucket.per_second.max(1))).max(1);
         let mut connection = connection.clone();
-        let mut invocation = self
-            .script
-            .key(format!("{}{}:{key}", self.key_prefix, group.name()));
-        invocation.arg(interval_micros).arg(bucket.burst.max(1));
+        let mut invocation = self.script.key(&redis_key);
+        invocation
+            .arg(interval_micros)
+            .arg(bucket.burst.max(1))
+            .arg(MOST_PER_CALL);
         let answer = tokio::time::timeout(
             self.command_timeout,
-            invocation.invoke_async::<(i64, i64)>(&mut connection),
+            invocation.invoke_async::<(i64, i64, i64)>(&mut connection),
         )
         .await;
+        let count = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
         match answer {
-            Ok(Ok((admitted, number))) => {
+            Ok(Ok((taken, left, wait))) => {
                 self.outage.answered();
-                let number = u64::try_from(number).unwrap_or(0);
-                if admitted == 1 {
+                if taken >= 1 {
+                    let remaining = self.reserve.hold(redis_key, count(taken) - 1, count(left));
                     Verdict::Allowed {
                         limit: bucket.burst,
-                        remaining: u32::try_from(number).unwrap_or(u32::MAX),
+                        remaining,
                     }
                 } else {
                     Verdict::Limited {
                         limit: bucket.burst,
-                        retry_after: Duration::from_micros(number),
+                        retry_after: Duration::from_micros(u64::try_from(wait).unwrap_or(0)),
                     }
                 }
             }

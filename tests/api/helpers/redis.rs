@@ -126,6 +126,26 @@ impl RedisServer {
         }
     }
 
+    /// How many times `command` (e.g. `evalsha`) ran, from `INFO commandstats`.
+    pub async fn calls(&self, command: &str) -> u64 {
+        let client = redis::Client::open(self.url()).expect("a plaintext server");
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connecting to Redis");
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut connection)
+            .await
+            .expect("INFO commandstats");
+        let prefix = format!("cmdstat_{command}:calls=");
+        info.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|calls| calls.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// True when a PING gets PONG.
     async fn answers(&self) -> bool {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
