@@ -10,6 +10,8 @@ use salvo::oapi::{Components, EndpointOutRegister, Operation, ToSchema};
 use salvo::{Depot, Request, Response, Writer, async_trait};
 use serde::Serialize;
 
+mod storage_routes;
+
 use crate::db::DbError;
 use crate::domain::{AssetId, ValidationError};
 use crate::storage::StorageError;
@@ -89,6 +91,14 @@ pub enum AppError {
     /// No asset of the caller has this storage key (the `key` Uppy reports).
     #[error("No upload of yours has this key.")]
     NoAssetForKey,
+    /// A `/storage/…` request whose signature is missing, altered or expired.
+    #[error(transparent)]
+    Signature(#[from] crate::storage::local::SignatureError),
+    /// An upload to a `/storage/…` route that was refused.
+    #[error(transparent)]
+    UploadRefused(#[from] crate::storage::local::UploadRejection),
+    #[error("No object is stored under this key.")]
+    ObjectNotFound,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -266,6 +276,9 @@ impl AppError {
                 "Method not allowed",
             ),
             Self::NoAssetForKey => (S::NOT_FOUND, "asset_not_found", "Asset not found"),
+            Self::Signature(error) => storage_routes::signature(error),
+            Self::UploadRefused(rejection) => storage_routes::rejection(rejection),
+            Self::ObjectNotFound => (S::NOT_FOUND, "object_not_found", "Object not found"),
             Self::Internal(_) => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -282,11 +295,19 @@ impl AppError {
                 "A dependency of the service is unavailable; retry later.".to_owned()
             }
             Self::Internal(_) => "The server failed to handle the request.".to_owned(),
+            Self::UploadRefused(crate::storage::local::UploadRejection::Storage(_)) => {
+                "The object could not be stored; retry later.".to_owned()
+            }
             other => other.to_string(),
         };
         let mut problem = ProblemDetails::new(status, code, title, detail);
         if let Self::Validation(e) = self {
             problem.field = Some(e.field.clone());
+        }
+        if let Self::UploadRefused(crate::storage::local::UploadRejection::InvalidPartNumber(_)) =
+            self
+        {
+            problem.field = Some("partNumber".to_owned());
         }
         if let Self::RateLimited { retry_after, .. } = self {
             problem.retry_after = Some(*retry_after);
@@ -477,6 +498,24 @@ mod tests {
                 "rate_limit_unavailable",
             ),
             (
+                AppError::Signature(crate::storage::local::SignatureError::Expired),
+                403,
+                "url_expired",
+            ),
+            (
+                AppError::UploadRefused(crate::storage::local::UploadRejection::Sealed),
+                409,
+                "upload_already_complete",
+            ),
+            (
+                AppError::UploadRefused(crate::storage::local::UploadRejection::TooLarge {
+                    limit: 5,
+                }),
+                413,
+                "upload_too_large",
+            ),
+            (AppError::ObjectNotFound, 404, "object_not_found"),
+            (
                 AppError::NotReady {
                     checks: [("database".to_owned(), "timed out".to_owned())].into(),
                 },
@@ -523,6 +562,18 @@ mod tests {
         let problem = AppError::from(ValidationError::new("expires_in", "too long")).to_problem();
         assert_eq!(problem.field.as_deref(), Some("expires_in"));
         assert_eq!(problem.detail, "expires_in: too long");
+    }
+
+    #[test]
+    fn refused_uploads_name_the_part_number_and_hide_storage_failures() {
+        use crate::storage::local::UploadRejection;
+        let part = AppError::UploadRefused(UploadRejection::InvalidPartNumber(0)).to_problem();
+        assert_eq!(part.code, "validation_failed");
+        assert_eq!(part.field.as_deref(), Some("partNumber"));
+        let failure = StorageError::Other(anyhow::anyhow!("disk /srv/secret-volume is full"));
+        let stored = AppError::UploadRefused(UploadRejection::Storage(failure)).to_problem();
+        assert_eq!(stored.code, "storage_unavailable");
+        assert!(!stored.detail.contains("secret"), "{}", stored.detail);
     }
 
     #[test]

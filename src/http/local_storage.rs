@@ -9,14 +9,13 @@ mod problems;
 use std::collections::HashMap;
 
 use futures::{Stream, TryStreamExt};
-use salvo::http::StatusCode;
 use salvo::http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderValue};
 use salvo::oapi::endpoint;
 use salvo::prelude::Json;
 use salvo::{Depot, Request, Response};
 
 pub use form::post_object;
-use problems::{rejected, signature_problem};
+use problems::rejected;
 
 use crate::error::{AppError, ProblemDetails};
 use crate::state::AppState;
@@ -49,7 +48,7 @@ pub async fn put_object(req: &mut Request, depot: &mut Depot, res: &mut Response
     };
     let signed = match storage.verify(SignedMethod::Put, &key, &query) {
         Ok(signed) => signed,
-        Err(e) => return signature_problem(e).render(res),
+        Err(e) => return AppError::from(e).to_problem().render(res),
     };
     // Refuse an announced oversize body before reading any of it.
     let limit = crate::storage::local::body_limit(&signed);
@@ -117,7 +116,7 @@ pub async fn get_object(req: &mut Request, depot: &mut Depot, res: &mut Response
     };
     let signed = match storage.verify(SignedMethod::Get, &key, &query) {
         Ok(signed) => signed,
-        Err(e) => return signature_problem(e).render(res),
+        Err(e) => return AppError::from(e).to_problem().render(res),
     };
     match storage.open_download(&key).await {
         Ok(Some(download)) => {
@@ -132,13 +131,7 @@ pub async fn get_object(req: &mut Request, depot: &mut Depot, res: &mut Response
                 .insert(CONTENT_LENGTH, HeaderValue::from(download.size));
             res.stream(download.body);
         }
-        Ok(None) => ProblemDetails::new(
-            StatusCode::NOT_FOUND,
-            "object_not_found",
-            "Object not found",
-            "No object is stored under this key.",
-        )
-        .render(res),
+        Ok(None) => AppError::ObjectNotFound.to_problem().render(res),
         Err(e) => AppError::from(e).to_problem().render(res),
     }
 }
