@@ -171,7 +171,7 @@ DOCKERFILE
   export REDIS_IMAGE=cau-e2e-redis:local
 fi
 readme_example '^The compose stack has an optional Redis' '^`docker compose up -d` (without' >"$work/redis.sh"
-run_twice redis 'ratelimit-remaining' 'uploader:rate_limit:issue:ip:'
+run_twice redis 'ratelimit-remaining' '^cmdstat_eval'
 compose up -d
 wait_ready
 
