@@ -157,11 +157,6 @@ impl Application {
         self.local_addr.port()
     }
 
-    /// The address the server listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
     /// The address of the separate `/metrics` listener, when `metrics.bind` is set.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_listener

@@ -145,14 +145,6 @@ impl UploadSettings {
             .max(needed)
             .clamp(MIN_PART_SIZE, MAX_PART_SIZE)
     }
-
-    /// The largest `max_size` of any owner, for checks that must hold for all of them.
-    pub fn largest_max_size(&self) -> u64 {
-        self.owner_limits
-            .iter()
-            .filter_map(|l| l.max_size)
-            .fold(self.max_size, u64::max)
-    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ pub enum Backend {
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
+    /// `http://<address>` of the separate `/metrics` listener, when `metrics.bind` is set.
+    pub metrics_address: Option<String>,
     /// A plain client: no default headers that could interfere with signed requests.
     pub client: reqwest::Client,
     local_root: Option<PathBuf>,
@@ -127,6 +129,7 @@ async fn start(settings: Settings, local_root: Option<PathBuf>) -> TestApp {
         .await
         .expect("building the application");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         if let Err(e) = app
@@ -140,6 +143,7 @@ async fn start(settings: Settings, local_root: Option<PathBuf>) -> TestApp {
     });
     TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::new(),
         local_root,
         database_url,

@@ -215,22 +215,19 @@ async fn the_pool_and_the_build_are_described() {
 
 #[tokio::test]
 async fn metrics_can_be_served_on_a_separate_listener() {
-    // Arrange: a port that was free a moment ago.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("finding a free port")
-        .port();
+    // Arrange: port 0, the bound port read back from the application.
     let app = spawn_app_with(Backend::Local, |s| {
-        s.metrics.bind = Some(format!("127.0.0.1:{port}"));
+        s.metrics.bind = Some("127.0.0.1:0".into());
     })
     .await;
+    let metrics_address = app.metrics_address.clone().expect("a separate listener");
     app.new_upload(&json!({ "object_key": "a.txt" })).await;
 
     // Act
     let on_api = app.get("/metrics").await;
     let separate = app
         .client
-        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .get(format!("{metrics_address}/metrics"))
         .send()
         .await
         .expect("GET the separate /metrics");
