@@ -28,6 +28,15 @@ pub async fn read_json<T: DeserializeOwned>(
     if !is_json {
         return Err(AppError::UnsupportedMediaType);
     }
+    read_json_of_any_type(req, settings).await
+}
+
+/// [`read_json`] without the media type check, for clients (Uppy) that may send JSON as
+/// `text/plain`.
+pub async fn read_json_of_any_type<T: DeserializeOwned>(
+    req: &mut Request,
+    settings: &Settings,
+) -> Result<T, AppError> {
     let timeout = Duration::from_secs(settings.server.request_body_timeout_secs);
     let payload = tokio::time::timeout(timeout, req.payload_with_max_size(MAX_JSON_BODY))
         .await

@@ -12,14 +12,12 @@ mod multipart;
 mod params;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use salvo::http::ParseError;
 use salvo::{Depot, Request, Router};
 use serde::de::DeserializeOwned;
 
 use super::guard::UppyGuard;
-use super::json::{MAX_JSON_BODY, parse_json};
+use super::json::read_json_of_any_type;
 use super::rate_limit::RouteGroup;
 use crate::domain::{Asset, AssetStatus, ValidationError};
 use crate::error::AppError;
@@ -92,17 +90,7 @@ async fn read_body<T: DeserializeOwned>(
     req: &mut Request,
     state: &AppState,
 ) -> Result<T, AppError> {
-    let timeout = Duration::from_secs(state.settings.server.request_body_timeout_secs);
-    let payload = tokio::time::timeout(timeout, req.payload_with_max_size(MAX_JSON_BODY))
-        .await
-        .map_err(|_| AppError::BodyTimeout { timeout })?
-        .map_err(|e| match e {
-            ParseError::PayloadTooLarge => AppError::BodyTooLarge {
-                limit: MAX_JSON_BODY,
-            },
-            other => AppError::MalformedBody(other.to_string()),
-        })?;
-    parse_json(payload)
+    read_json_of_any_type(req, &state.settings).await
 }
 
 /// Completes `asset` as `PUT /api/status` does; a complete asset is answered as it is, so a
