@@ -92,6 +92,9 @@ pub struct ServerSettings {
     pub shutdown_drain_secs: u64,
     /// How long an API request's JSON body may take to arrive.
     pub request_body_timeout_secs: u64,
+    /// Largest request header block accepted (names, values and their separators); more is
+    /// answered 431.
+    pub max_header_bytes: usize,
     /// How long a start keeps retrying a database or storage that does not answer yet.
     pub startup_timeout_secs: u64,
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
@@ -193,6 +196,7 @@ impl Default for ServerSettings {
             shutdown_timeout_secs: 30,
             shutdown_drain_secs: 0,
             request_body_timeout_secs: 10,
+            max_header_bytes: 32 * 1024,
             startup_timeout_secs: 60,
             trusted_proxies: Vec::new(),
         }

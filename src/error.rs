@@ -28,6 +28,14 @@ pub enum AppError {
     MalformedBody(String),
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
+    /// A request head HTTP cannot parse (refused by hyper before any handler).
+    #[error("the request is not valid HTTP/1.1 (its request line or a header is malformed)")]
+    MalformedRequest,
+    /// A request target over hyper's 64 KiB.
+    #[error("the request target is too long")]
+    UriTooLong,
+    #[error("the request's header block exceeds {limit} bytes")]
+    HeadersTooLarge { limit: usize },
     #[error("the request body exceeds {limit} bytes")]
     BodyTooLarge { limit: usize },
     #[error("the request body did not arrive within {} s", timeout.as_secs())]
@@ -196,6 +204,13 @@ impl AppError {
         match self {
             Self::Validation(_) => (S::BAD_REQUEST, "validation_failed", "Invalid request"),
             Self::MalformedBody(_) => (S::BAD_REQUEST, "malformed_body", "Malformed request body"),
+            Self::MalformedRequest => (S::BAD_REQUEST, "malformed_request", "Malformed request"),
+            Self::UriTooLong => (S::URI_TOO_LONG, "uri_too_long", "Request target too long"),
+            Self::HeadersTooLarge { .. } => (
+                S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request_headers_too_large",
+                "Request headers too large",
+            ),
             Self::UnsupportedMediaType => (
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -431,6 +446,13 @@ mod tests {
                 "validation_failed",
             ),
             (AppError::MalformedBody("eof".into()), 400, "malformed_body"),
+            (AppError::MalformedRequest, 400, "malformed_request"),
+            (AppError::UriTooLong, 414, "uri_too_long"),
+            (
+                AppError::HeadersTooLarge { limit: 32768 },
+                431,
+                "request_headers_too_large",
+            ),
             (
                 AppError::UnsupportedMediaType,
                 415,

@@ -1,6 +1,7 @@
 //! Building the application from settings, and running it until told to stop.
 
 mod listener;
+mod parse_errors;
 mod retry;
 mod store_gate;
 
@@ -43,6 +44,7 @@ pub struct Application {
     draining: Arc<AtomicBool>,
     /// `/metrics` on its own port, when `metrics.bind` is set.
     metrics_listener: Option<MetricsListener>,
+    max_header_bytes: usize,
 }
 
 impl Application {
@@ -149,6 +151,7 @@ impl Application {
             shutdown_drain: Duration::from_secs(settings.server.shutdown_drain_secs),
             draining,
             metrics_listener,
+            max_header_bytes: settings.server.max_header_bytes,
         })
     }
 
@@ -173,7 +176,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (acceptor, close_listener) = ClosableAcceptor::new(self.acceptor);
+        let (acceptor, close_listener) =
+            ClosableAcceptor::new(self.acceptor, self.max_header_bytes);
         let server = Server::new(acceptor);
         let handle = server.handle();
         let metrics_handle = self.metrics_listener.map(MetricsListener::spawn);

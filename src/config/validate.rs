@@ -9,6 +9,10 @@ use super::{ConfigError, Settings};
 
 /// More shared connections than this would defeat their purpose (see `db::SharedConnections`).
 const MAX_SHARED_CONNECTIONS: u32 = 256;
+/// Bounds of `server.max_header_bytes`: browsers send a few KiB of headers (cookies
+/// included); hyper itself reads at most about 400 KB of head.
+const MIN_HEADER_BYTES: usize = 4 * 1024;
+const MAX_HEADER_BYTES: usize = 256 * 1024;
 
 impl Settings {
     /// Checks every value that serde's types cannot express.
@@ -54,6 +58,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "server.request_body_timeout_secs",
                 "must be at least 1",
+            ));
+        }
+        if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&self.server.max_header_bytes) {
+            return Err(ConfigError::invalid(
+                "server.max_header_bytes",
+                format!("must be between {MIN_HEADER_BYTES} and {MAX_HEADER_BYTES}"),
             ));
         }
         if self.database.connect_timeout_secs == 0 {

@@ -1,5 +1,5 @@
-//! What wraps every request: a request id and one log line, problem+json for errors no
-//! handler rendered (unknown routes, wrong methods).
+//! What wraps every request: a request id and one log line, a cap on the header block,
+//! problem+json for errors no handler rendered (unknown routes, wrong methods).
 
 use std::time::Instant;
 
@@ -62,6 +62,39 @@ impl Handler for RequestLog {
                 salvo::http::header::CONNECTION,
                 HeaderValue::from_static("close"),
             );
+        }
+    }
+}
+
+/// Refuses a request whose header block exceeds `server.max_header_bytes` with 431 (and
+/// closes its connection). Blocks past hyper's own, larger buffer never get here; they are
+/// answered by `startup::parse_errors` with the same problem.
+pub struct HeaderLimit(pub usize);
+
+#[async_trait]
+impl Handler for HeaderLimit {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        _depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        // As on the wire: `name: value\r\n` for each field.
+        let size: usize = req
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        if size > self.0 {
+            AppError::HeadersTooLarge { limit: self.0 }
+                .to_problem()
+                .render(res);
+            res.headers_mut().insert(
+                salvo::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+            ctrl.skip_rest();
         }
     }
 }

@@ -137,7 +137,10 @@ pub fn service(state: AppState) -> Service {
     let mut service = Service::new(router)
         .catcher(Catcher::new(middleware::ProblemCatcher))
         .hoop(middleware::RequestLog)
-        .hoop(crate::metrics::http::RecordRequests(state.metrics.clone()));
+        .hoop(crate::metrics::http::RecordRequests(state.metrics.clone()))
+        .hoop(middleware::HeaderLimit(
+            state.settings.server.max_header_bytes,
+        ));
     // CORS wraps everything but the log (preflight requests match no route), only when origins
     // are set; a preflight is answered right there, so it is logged as the 204 it gets.
     if let Some(cors) = cors(&state.settings.cors) {

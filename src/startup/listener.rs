@@ -5,13 +5,21 @@
 
 use salvo::conn::tcp::{TcpAcceptor, TcpCoupler};
 use salvo::conn::{Accepted, Acceptor, Holding, StraightStream};
+
+use super::parse_errors::ProblemOnParseError;
 use salvo::fuse::ArcFusePolicy;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+/// A connection as the server sees it: TCP with salvo's timeouts, and problem bodies for
+/// hyper's own refusals.
+pub type Connection = ProblemOnParseError<StraightStream<TcpStream>>;
+
 /// A TCP acceptor that drops its socket when [`CloseListener::close`] is called.
 pub struct ClosableAcceptor {
     inner: Option<TcpAcceptor>,
+    /// `server.max_header_bytes`, for the problems of refused heads.
+    max_header_bytes: usize,
     holdings: Vec<Holding>,
     closed: watch::Receiver<bool>,
     /// Told once the socket is gone.
@@ -39,12 +47,13 @@ impl CloseListener {
 }
 
 impl ClosableAcceptor {
-    pub fn new(inner: TcpAcceptor) -> (Self, CloseListener) {
+    pub fn new(inner: TcpAcceptor, max_header_bytes: usize) -> (Self, CloseListener) {
         let (close, closed) = watch::channel(false);
         let (dropped_tx, dropped) = watch::channel(false);
         let holdings = inner.holdings().to_vec();
         let acceptor = Self {
             inner: Some(inner),
+            max_header_bytes,
             holdings,
             closed,
             dropped: dropped_tx,
@@ -54,8 +63,8 @@ impl ClosableAcceptor {
 }
 
 impl Acceptor for ClosableAcceptor {
-    type Coupler = TcpCoupler<StraightStream<TcpStream>>;
-    type Stream = StraightStream<TcpStream>;
+    type Coupler = TcpCoupler<Connection>;
+    type Stream = Connection;
 
     fn holdings(&self) -> &[Holding] {
         &self.holdings
@@ -68,7 +77,15 @@ impl Acceptor for ClosableAcceptor {
         if let Some(inner) = self.inner.as_mut() {
             let mut closed = self.closed.clone();
             tokio::select! {
-                accepted = inner.accept(fuse_policy) => return accepted,
+                accepted = inner.accept(fuse_policy) => {
+                    let max_header_bytes = self.max_header_bytes;
+                    return accepted.map(|accepted| {
+                        accepted.map_into(
+                            |_| TcpCoupler::new(),
+                            |stream| ProblemOnParseError::new(stream, max_header_bytes),
+                        )
+                    });
+                }
                 _ = closed.wait_for(|closed| *closed) => {}
             }
         }

@@ -13,6 +13,7 @@ mod database;
 mod frozen;
 mod health;
 mod helpers;
+mod http_layer;
 mod lifecycle;
 mod limits;
 mod local_forms;
