@@ -32,6 +32,10 @@ use crate::storage::{self, local::LocalStorage};
 use listener::ClosableAcceptor;
 use store_gate::StoreGate;
 
+/// How long the connections accepted last before the listener closed get to have their
+/// first request read before the graceful stop closes idle connections.
+const ACCEPTED_SETTLE: Duration = Duration::from_millis(500);
+
 /// A bound, ready-to-run server.
 pub struct Application {
     acceptor: TcpAcceptor,
@@ -193,7 +197,10 @@ impl Application {
             tokio::time::sleep(drain).await;
             close_listener.close().await;
             tracing::info!("shutting down: stopped listening, finishing in-flight requests");
-            handle.stop_graceful(Some(timeout));
+            // The last connections accepted may not have had their request read yet; hyper's
+            // graceful stop would close them as idle, failing requests already sent.
+            tokio::time::sleep(ACCEPTED_SETTLE.min(timeout)).await;
+            handle.stop_graceful(Some(timeout.saturating_sub(ACCEPTED_SETTLE)));
             if let Some(metrics) = metrics_handle {
                 metrics.stop_graceful(None);
             }

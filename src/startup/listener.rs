@@ -1,10 +1,15 @@
 //! The server's listening socket, closable on its own: once a shutdown has drained, the
 //! socket is closed so that new connections are refused at once (a load balancer or client
 //! retries elsewhere) instead of being accepted by the kernel and never served while the
-//! requests in flight finish.
+//! requests in flight finish. Connections the kernel has already completed (the backlog) are
+//! taken and served before the socket closes: closing would reset them, failing requests
+//! their clients had already sent.
+
+use std::collections::VecDeque;
 
 use salvo::conn::tcp::{TcpAcceptor, TcpCoupler};
-use salvo::conn::{Accepted, Acceptor, Holding, StraightStream};
+use salvo::conn::{Accepted, Acceptor, ConnCtrl, Holding, StraightStream};
+use salvo::http::uri::Scheme;
 
 use super::parse_errors::ProblemOnParseError;
 use salvo::fuse::ArcFusePolicy;
@@ -20,9 +25,11 @@ pub struct ClosableAcceptor {
     inner: Option<TcpAcceptor>,
     /// `server.max_header_bytes`, for the problems of refused heads.
     max_header_bytes: usize,
+    /// The backlog taken at close, still to be handed to the server.
+    backlog: VecDeque<TcpStream>,
     holdings: Vec<Holding>,
     closed: watch::Receiver<bool>,
-    /// Told once the socket is gone.
+    /// Told once the socket is gone and its backlog handed to the server.
     dropped: watch::Sender<bool>,
 }
 
@@ -33,8 +40,9 @@ pub struct CloseListener {
 }
 
 impl CloseListener {
-    /// Asks the acceptor to drop its socket and waits (at most a second) until it has: only
-    /// then are new connections refused.
+    /// Asks the acceptor to drop its socket and waits (at most a second) until it has, and
+    /// has handed the connections left in the backlog to the server: only then are new
+    /// connections refused and the accepted ones all served.
     pub async fn close(&self) {
         let _ = self.close.send(true);
         let mut dropped = self.dropped.clone();
@@ -54,6 +62,7 @@ impl ClosableAcceptor {
         let acceptor = Self {
             inner: Some(inner),
             max_header_bytes,
+            backlog: VecDeque::new(),
             holdings,
             closed,
             dropped: dropped_tx,
@@ -88,11 +97,59 @@ impl Acceptor for ClosableAcceptor {
                 }
                 _ = closed.wait_for(|closed| *closed) => {}
             }
+            self.backlog = take_backlog(inner);
+            // Dropping the acceptor closes the socket.
+            self.inner = None;
         }
-        // Dropping the acceptor closes the socket; the server stops its accept loop soon
-        // after (its own stop command), so this never needs to answer again.
-        self.inner = None;
+        if let Some(stream) = self.backlog.pop_front() {
+            return Ok(self.accepted(stream));
+        }
+        // All handed over: the server may stop its accept loop now (its own stop command),
+        // so this never needs to answer again.
         let _ = self.dropped.send(true);
         std::future::pending().await
     }
+}
+
+impl ClosableAcceptor {
+    /// A connection taken from the backlog, as the TCP acceptor would have handed it over.
+    fn accepted(&self, stream: TcpStream) -> Accepted<TcpCoupler<Connection>, Connection> {
+        let conn_ctrl = ConnCtrl::new();
+        let remote_addr = stream
+            .peer_addr()
+            .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+        let stream = StraightStream::new(stream, None, conn_ctrl.clone(), None);
+        Accepted {
+            coupler: TcpCoupler::new(),
+            stream: ProblemOnParseError::new(stream, self.max_header_bytes),
+            fuse_config: None,
+            conn_ctrl,
+            local_addr: self.holdings[0].local_addr.clone(),
+            remote_addr: remote_addr.into(),
+            http_scheme: Scheme::HTTP,
+        }
+    }
+}
+
+/// Every connection the kernel completed on `acceptor`'s socket and nobody accepted yet,
+/// taken without waiting (a direct `accept` until it would block: the runtime may not have
+/// seen them arrive).
+fn take_backlog(acceptor: &TcpAcceptor) -> VecDeque<TcpStream> {
+    let socket = socket2::SockRef::from(acceptor.inner());
+    let mut backlog = VecDeque::new();
+    while let Ok((connection, _)) = socket.accept() {
+        let stream = std::net::TcpStream::from(connection);
+        if stream.set_nonblocking(true).is_ok()
+            && let Ok(stream) = TcpStream::from_std(stream)
+        {
+            backlog.push_back(stream);
+        }
+    }
+    if !backlog.is_empty() {
+        tracing::debug!(
+            connections = backlog.len(),
+            "serving the backlog before closing"
+        );
+    }
+    backlog
 }
