@@ -18,16 +18,18 @@ use super::payload;
 pub enum Route {
     Upload,
     Complete,
+    /// Completion of an asset whose bytes storage refused or never got (it was down): must
+    /// be refused, 409 `upload_not_found`, or 503 while storage is unreachable.
+    CompleteMissing,
     Access,
 }
 
 impl Route {
-    pub const ALL: [Route; 3] = [Route::Upload, Route::Complete, Route::Access];
-
     fn success(self) -> u16 {
         match self {
             Route::Upload => 201,
             Route::Complete | Route::Access => 200,
+            Route::CompleteMissing => 409,
         }
     }
 }
@@ -157,14 +159,17 @@ impl Worker {
             return false;
         };
         let asset_id = grant["asset_id"].as_str().unwrap().to_owned();
-        if !store(&self.client, &grant["signed_info"], bytes).await {
-            return false;
-        }
+        let stored = store(&self.client, &grant["signed_info"], bytes).await;
         let request = self
             .client
             .put(format!("{}/api/status", self.base))
             .json(&json!({ "asset_id": asset_id, "uploaded_status": "complete" }));
-        if self.call(Route::Complete, request).await.is_none() {
+        let route = if stored {
+            Route::Complete
+        } else {
+            Route::CompleteMissing
+        };
+        if self.call(route, request).await.is_none() || !stored {
             return false;
         }
         self.record.completed.push(Completed {
@@ -188,6 +193,7 @@ impl Worker {
                     .get("content-type")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
+                // 409 answers to CompleteMissing count as successes; their body is a problem.
                 match response.json::<Value>().await {
                     Ok(body) => {
                         let code = body["code"].as_str().map(str::to_owned);
