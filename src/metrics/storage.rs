@@ -1,16 +1,17 @@
 //! [`InstrumentedStorage`]: any [`Storage`] backend, with the latency and outcome of every
-//! call recorded.
+//! call recorded, its multipart calls included.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
 use super::Metrics;
+use crate::domain::ContentType;
 use crate::storage::{
-    DownloadSpec, ListedObject, MultipartStorage, SignedUpload, Storage, StorageError,
-    StoredObject, UploadSpec,
+    CompleteError, DownloadSpec, ListedObject, ListedUpload, MultipartStorage, PartRef,
+    SignedUpload, Storage, StorageError, StoredObject, StoredPart, UploadSpec,
 };
 
 /// A storage backend whose calls are timed into
@@ -35,12 +36,25 @@ impl InstrumentedStorage {
         let result = call.await;
         let outcome = match &result {
             Ok(value) => outcome_of(value),
-            Err(StorageError::Unavailable(_)) => "unavailable",
-            Err(StorageError::Other(_)) => "error",
+            Err(error) => failure(error),
         };
         self.metrics
             .record_storage(operation, outcome, started.elapsed());
         result
+    }
+
+    /// The backend's multipart side; only called when it has one.
+    fn inner_multipart(&self) -> &dyn MultipartStorage {
+        self.inner
+            .multipart()
+            .expect("multipart() hands out the wrapper only when the backend has one")
+    }
+}
+
+fn failure(error: &StorageError) -> &'static str {
+    match error {
+        StorageError::Unavailable(_) => "unavailable",
+        StorageError::Other(_) => "error",
     }
 }
 
@@ -98,6 +112,79 @@ impl Storage for InstrumentedStorage {
     }
 
     fn multipart(&self) -> Option<&dyn MultipartStorage> {
-        self.inner.multipart()
+        self.inner
+            .multipart()
+            .map(|_| self as &dyn MultipartStorage)
+    }
+}
+
+#[async_trait]
+impl MultipartStorage for InstrumentedStorage {
+    async fn start(
+        &self,
+        storage_key: &str,
+        content_type: Option<&ContentType>,
+    ) -> Result<String, StorageError> {
+        let call = self.inner_multipart().start(storage_key, content_type);
+        self.timed("multipart_start", call, |_| "ok").await
+    }
+
+    async fn presign_part(
+        &self,
+        storage_key: &str,
+        upload_id: &str,
+        part_number: u32,
+        size: u64,
+        expires_in: Duration,
+    ) -> Result<String, StorageError> {
+        let call = self.inner_multipart().presign_part(
+            storage_key,
+            upload_id,
+            part_number,
+            size,
+            expires_in,
+        );
+        self.timed("presign_part", call, |_| "ok").await
+    }
+
+    async fn list_parts(
+        &self,
+        storage_key: &str,
+        upload_id: &str,
+    ) -> Result<Vec<StoredPart>, StorageError> {
+        let call = self.inner_multipart().list_parts(storage_key, upload_id);
+        self.timed("list_parts", call, |_| "ok").await
+    }
+
+    async fn complete(
+        &self,
+        storage_key: &str,
+        upload_id: &str,
+        parts: &[PartRef],
+    ) -> Result<(), CompleteError> {
+        let started = Instant::now();
+        let result = self
+            .inner_multipart()
+            .complete(storage_key, upload_id, parts)
+            .await;
+        let outcome = match &result {
+            Ok(()) => "ok",
+            Err(CompleteError::Rejected(_)) => "rejected",
+            Err(CompleteError::UploadGone) => "not_found",
+            Err(CompleteError::Storage(error)) => failure(error),
+        };
+        self.metrics
+            .record_storage("multipart_complete", outcome, started.elapsed());
+        result
+    }
+
+    async fn abort(&self, storage_key: &str, upload_id: &str) -> Result<(), StorageError> {
+        let call = self.inner_multipart().abort(storage_key, upload_id);
+        self.timed("multipart_abort", call, |_| "ok").await
+    }
+
+    async fn list_uploads(&self) -> Result<Vec<ListedUpload>, StorageError> {
+        let call = self.inner_multipart().list_uploads();
+        self.timed("list_uploads", call, |_| "ok").await
     }
 }

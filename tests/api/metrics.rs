@@ -3,7 +3,10 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{Backend, TestApp, assert_problem, header, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, TestApp, assert_problem, header, sample_file, spawn_app, spawn_app_with,
+};
+use crate::multipart::support::{MIB, complete, put_part, small_parts, start};
 
 /// The value of the sample `name{…}` whose labels include every one of `labels`.
 fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -177,6 +180,42 @@ async fn storage_calls_are_timed_by_operation_and_outcome() {
             sample(&metrics, count, &labels),
             Some(expected),
             "{operation} {outcome}: {metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn multipart_storage_calls_are_timed_too() {
+    // Arrange
+    let app = spawn_app_with(Backend::S3, small_parts).await;
+    let bytes = sample_file((11 * MIB) as usize);
+    let grant = start(&app, &bytes).await;
+    let mut parts = Vec::new();
+    for part in grant["signed_info"]["parts"].as_array().unwrap() {
+        let etag = put_part(&app, part, &bytes).await;
+        parts.push(json!({ "part_number": part["part_number"], "etag": etag }));
+    }
+
+    // Act
+    let id = grant["asset_id"].as_str().unwrap();
+    assert_eq!(
+        complete(&app, id, json!(parts)).await.status().as_u16(),
+        200
+    );
+    let metrics = scrape(&app).await;
+
+    // Assert
+    let count = "uploader_storage_operation_duration_seconds_count";
+    for (operation, expected) in [
+        ("multipart_start", 1.0),
+        ("presign_part", 3.0),
+        ("multipart_complete", 1.0),
+    ] {
+        let labels = [("operation", operation), ("outcome", "ok")];
+        assert_eq!(
+            sample(&metrics, count, &labels),
+            Some(expected),
+            "{operation}: {metrics}"
         );
     }
 }
