@@ -95,11 +95,14 @@ impl AssetRepository {
         if !locked {
             return Ok(None);
         }
+        // `= ANY(ARRAY(…))`, not `IN (…)`: the batch is computed first and each row found by
+        // its key. With `IN`, the plan cached for a prepared statement (its LIMIT unknown)
+        // is a hash join over a sequential scan of the whole table (tests/api/query_plans.rs).
         let sql = format!(
-            "DELETE FROM assets WHERE id IN ( \
+            "DELETE FROM assets WHERE id = ANY(ARRAY( \
                  SELECT id FROM assets \
                  WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1) \
-                 ORDER BY upload_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                 ORDER BY upload_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)) \
              RETURNING {COLUMNS}"
         );
         let rows = tx

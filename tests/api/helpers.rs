@@ -278,6 +278,11 @@ pub async fn new_database() -> String {
     infrastructure::shared().create_database().await
 }
 
+/// What the shared Postgres has logged so far, for all tests' databases.
+pub fn postgres_log() -> String {
+    infrastructure::shared().postgres_log()
+}
+
 /// An empty database (no schema), for tests of migrations; its URL.
 pub async fn new_empty_database() -> String {
     init_test_logging();

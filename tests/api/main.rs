@@ -23,6 +23,7 @@ mod metrics;
 mod multipart;
 mod openapi;
 mod ownership;
+mod query_plans;
 mod quotas;
 mod rate_limits;
 mod replicas;

@@ -37,6 +37,8 @@ pub struct Infrastructure {
     server_url: String,
     /// `http://127.0.0.1:<port>` of the S3 API.
     pub s3_endpoint: String,
+    /// The Postgres container, for its log.
+    postgres_id: String,
 }
 
 /// Ids of the containers started by this process, removed by [`remove_containers`] at exit.
@@ -68,6 +70,19 @@ pub fn shared() -> &'static Infrastructure {
 }
 
 impl Infrastructure {
+    /// What Postgres has logged so far (all databases).
+    pub fn postgres_log(&self) -> String {
+        let output = std::process::Command::new("docker")
+            .args(["logs", &self.postgres_id])
+            .output()
+            .expect("reading the Postgres container's log");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+
     /// Creates an empty database and returns its URL.
     pub async fn create_empty_database(&self) -> String {
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
@@ -175,6 +190,7 @@ async fn start() -> anyhow::Result<(Infrastructure, Handles)> {
         admin_url: format!("{server_url}postgres"),
         server_url,
         s3_endpoint: format!("http://127.0.0.1:{s3_port}"),
+        postgres_id: postgres.id().to_owned(),
     };
     prepare_template(&infrastructure)
         .await
