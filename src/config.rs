@@ -161,6 +161,10 @@ pub struct LocalSettings {
     /// HMAC key for the server's own signed URLs (at least 32 bytes).
     #[serde(serialize_with = "serialize_secret")]
     pub signing_key: Option<SecretString>,
+    /// Slowest upload accepted by the storage routes, in bytes per second over each window of
+    /// `upload_rate_window_secs` (0: no floor).
+    pub min_upload_rate: u64,
+    pub upload_rate_window_secs: u64,
 }
 
 /// `[access]`: limits on issued download URLs.
@@ -245,6 +249,8 @@ impl Default for LocalSettings {
         Self {
             root: PathBuf::from("data/objects"),
             signing_key: None,
+            min_upload_rate: 1024,
+            upload_rate_window_secs: 30,
         }
     }
 }

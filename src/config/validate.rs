@@ -66,6 +66,12 @@ impl Settings {
                 format!("must be between {MIN_HEADER_BYTES} and {MAX_HEADER_BYTES}"),
             ));
         }
+        if self.storage.local.upload_rate_window_secs == 0 {
+            return Err(ConfigError::invalid(
+                "storage.local.upload_rate_window_secs",
+                "must be at least 1",
+            ));
+        }
         if self.database.connect_timeout_secs == 0 {
             return Err(ConfigError::invalid(
                 "database.connect_timeout_secs",

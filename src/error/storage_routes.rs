@@ -26,6 +26,9 @@ pub(super) fn rejection(rejection: &UploadRejection) -> (S, &'static str, &'stat
         UploadRejection::LengthMismatch { .. } => (S::BAD_REQUEST, "content_length_mismatch"),
         UploadRejection::ChecksumMismatch => (S::BAD_REQUEST, "checksum_mismatch"),
         UploadRejection::ContentTypeMismatch => (S::FORBIDDEN, "content_type_mismatch"),
+        UploadRejection::BodyRead(error) if crate::http::is_too_slow(error) => {
+            (S::REQUEST_TIMEOUT, "upload_too_slow")
+        }
         UploadRejection::BodyRead(_) => (S::BAD_REQUEST, "body_unreadable"),
         UploadRejection::MalformedForm(_) => (S::BAD_REQUEST, "malformed_form"),
         UploadRejection::NoSuchUpload => (S::NOT_FOUND, "no_such_upload"),

@@ -7,6 +7,7 @@ mod form;
 mod problems;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use futures::{Stream, TryStreamExt};
 use salvo::http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderValue};
@@ -17,6 +18,7 @@ use salvo::{Depot, Request, Response};
 pub use form::post_object;
 use problems::rejected;
 
+use super::min_rate::MinimumRate;
 use crate::error::{AppError, ProblemDetails};
 use crate::state::AppState;
 use crate::storage::StoredObject;
@@ -36,6 +38,7 @@ use crate::storage::local::{LocalStorage, SignedMethod, SignedRequest, UploadRej
         (status_code = 200, description = "Stored: `{size, checksum_sha256}` (a part: `{part_number, size, etag}`); `ETag` is the quoted hex SHA-256"),
         (status_code = 400, description = "The body differs from what was signed (`content_length_mismatch`, `checksum_mismatch`, `body_unreadable`), or the part number is not 1-10000 (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "Missing, wrong or expired signature, or another content type (`signature_missing`, `signature_mismatch`, `url_expired`, `content_type_mismatch`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 408, description = "The body arrived slower than `storage.local.min_upload_rate` (`upload_too_slow`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such bucket (`not_found`), or the multipart upload was completed or aborted (`no_such_upload`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "The asset is complete: its object cannot be replaced (`upload_already_complete`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 413, description = "Larger than signed (`upload_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
@@ -56,7 +59,7 @@ pub async fn put_object(req: &mut Request, depot: &mut Depot, res: &mut Response
         return rejected(UploadRejection::TooLarge { limit }, res);
     }
     let content_type = req.header::<String>(CONTENT_TYPE);
-    let body = Box::pin(body_of(req));
+    let body = body_of(req, depot);
     if signed.part.is_some() {
         return put_part(&storage, &signed, body, res).await;
     }
@@ -183,10 +186,24 @@ fn not_found(req: &Request, res: &mut Response) {
         .render(res);
 }
 
-/// The request body as a stream of bytes.
-fn body_of(req: &mut Request) -> impl Stream<Item = std::io::Result<bytes::Bytes>> + Send + use<> {
-    req.take_body()
-        .try_filter_map(|frame| async move { Ok(frame.into_data().ok()) })
+/// The request body as a stream of bytes, cut off when it arrives slower than
+/// `storage.local.min_upload_rate`.
+fn body_of(
+    req: &mut Request,
+    depot: &Depot,
+) -> std::pin::Pin<Box<dyn Stream<Item = std::io::Result<bytes::Bytes>> + Send>> {
+    let body = req
+        .take_body()
+        .try_filter_map(|frame| async move { Ok(frame.into_data().ok()) });
+    let local = AppState::from_depot(depot).map(|state| &state.settings.storage.local);
+    match local {
+        Ok(local) if local.min_upload_rate > 0 => Box::pin(MinimumRate::new(
+            Box::pin(body),
+            local.min_upload_rate,
+            Duration::from_secs(local.upload_rate_window_secs),
+        )),
+        _ => Box::pin(body),
+    }
 }
 
 /// `ETag`: the quoted hex SHA-256 of what was stored, as S3-style ETags use hex digests.

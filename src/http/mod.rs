@@ -9,6 +9,7 @@ mod health;
 mod json;
 mod local_storage;
 mod middleware;
+mod min_rate;
 mod parts;
 pub mod rate_limit;
 mod status;
@@ -33,6 +34,7 @@ use crate::domain::{Asset, AssetId, Owner, UploadScope, ValidationError};
 use crate::error::AppError;
 use crate::state::AppState;
 use guard::Guard;
+pub use min_rate::is_too_slow;
 use rate_limit::RouteGroup;
 
 /// The whole HTTP service: API routes, local storage routes (local backend), docs, probes.

@@ -28,6 +28,7 @@ mod quotas;
 mod rate_limits;
 mod replicas;
 mod s3_storage;
+mod slow_uploads;
 mod status;
 mod store_identity;
 mod tls;

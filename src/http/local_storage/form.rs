@@ -23,6 +23,7 @@ use crate::error::ProblemDetails;
         (status_code = 403, description = "Missing, wrong or expired signature fields, or another content type (`signature_missing`, `signature_mismatch`, `url_expired`, `content_type_mismatch`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such bucket (`not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "The asset is complete: its object cannot be replaced (`upload_already_complete`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 408, description = "The body arrived slower than `storage.local.min_upload_rate` (`upload_too_slow`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 413, description = "The file is larger than signed (`upload_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "The object could not be stored (`storage_unavailable`)", content_type = "application/problem+json", body = ProblemDetails),
     )
@@ -33,7 +34,7 @@ pub async fn post_object(req: &mut Request, depot: &mut Depot, res: &mut Respons
     };
     let content_type = req.header::<String>(CONTENT_TYPE);
     match storage
-        .receive_form(content_type.as_deref(), body_of(req))
+        .receive_form(content_type.as_deref(), body_of(req, depot))
         .await
     {
         Ok(stored) => {

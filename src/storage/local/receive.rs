@@ -26,7 +26,7 @@ pub enum UploadRejection {
     ChecksumMismatch,
     #[error("the declared content type does not match the signed content type")]
     ContentTypeMismatch,
-    #[error("the request body could not be read")]
+    #[error("the request body could not be read: {0}")]
     BodyRead(#[source] std::io::Error),
     /// A form that is not the one the server issued: says what is wrong.
     #[error("{0}")]
