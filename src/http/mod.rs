@@ -93,7 +93,8 @@ pub fn service(state: AppState) -> Service {
             .push(
                 Router::with_path("storage/{bucket}/{**key}")
                     .put(local_storage::put_object)
-                    .get(local_storage::get_object),
+                    .get(local_storage::get_object)
+                    .head(local_storage::head_object),
             );
     }
     let doc = OpenApi::new("Cloud Asset Uploader", env!("CARGO_PKG_VERSION"))

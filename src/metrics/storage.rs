@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::Metrics;
 use crate::storage::{
     DownloadSpec, ListedObject, MultipartStorage, SignedUpload, Storage, StorageError,
-    StoredObject, UploadSpec,
+    StoredObject, UploadCheck, UploadSpec,
 };
 
 /// A storage backend whose calls are timed into
@@ -69,6 +69,24 @@ impl Storage for InstrumentedStorage {
             "stat",
             self.inner.stat(storage_key, with_checksum),
             |found| if found.is_some() { "ok" } else { "not_found" },
+        )
+        .await
+    }
+
+    async fn check_upload(
+        &self,
+        storage_key: &str,
+        with_checksum: bool,
+    ) -> Result<UploadCheck, StorageError> {
+        // Recorded as `stat`, the call completion made before backends kept records.
+        self.timed(
+            "stat",
+            self.inner.check_upload(storage_key, with_checksum),
+            |found| match found {
+                UploadCheck::Stored(_) => "ok",
+                UploadCheck::Missing => "not_found",
+                UploadCheck::Altered(_) => "altered",
+            },
         )
         .await
     }

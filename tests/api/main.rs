@@ -15,6 +15,8 @@ mod health;
 mod helpers;
 mod lifecycle;
 mod limits;
+mod local_completion;
+mod local_downloads;
 mod local_forms;
 mod local_multipart;
 mod local_storage;
