@@ -208,6 +208,9 @@ fn cors(settings: &CorsSettings) -> Option<CorsHandler> {
                 "ratelimit-limit",
                 "ratelimit-remaining",
                 "retry-after",
+                // A player reading ranges of a local download needs where each one lies.
+                "content-range",
+                "accept-ranges",
             ])
             .max_age(Duration::from_secs(settings.max_age_secs))
             .into_handler(),

@@ -1,5 +1,5 @@
-//! Sealing: a completed asset's file is made read-only, and nothing an upload URL sends may
-//! replace a read-only file. The mark lives on the file itself, so every replica sharing the
+//! Sealing: a completed asset's file (and its upload record, see `record`) is made
+//! read-only, and nothing an upload URL sends may replace a read-only file. The mark lives on the file itself, so every replica sharing the
 //! volume sees it at once and a delete (the directory is writable) still removes it.
 
 use std::path::{Path, PathBuf};
