@@ -139,7 +139,7 @@ completion_latencies() {
         END {
             p50 = v[int((NR + 1) / 2)]
             i99 = int(NR * 0.99); if (i99 < NR * 0.99) i99++
-            printf "%.1f %.1f %.1f", p50, v[i99], v[NR]
+            printf "%.1f %.1f %.1f\n", p50, v[i99], v[NR]
         }'
 }
 
