@@ -140,22 +140,6 @@ impl LocalStorage {
         self.directory.join(staging::STAGING_DIR)
     }
 
-    /// The metadata of the object under `key`, or `None` when nothing is there.
-    async fn object_metadata(
-        &self,
-        key: &str,
-    ) -> Result<Option<(PathBuf, std::fs::Metadata)>, StorageError> {
-        let file = self.file_of(key)?;
-        match tokio::fs::metadata(&file).await {
-            Ok(metadata) if metadata.is_file() => Ok(Some((file, metadata))),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StorageError::Unavailable(
-                anyhow!(e).context("reading the object's metadata"),
-            )),
-        }
-    }
-
     fn signed_url(&self, request: &SignedRequest) -> String {
         let key: Vec<String> = request
             .key
@@ -251,17 +235,7 @@ impl Storage for LocalStorage {
         storage_key: &str,
         with_checksum: bool,
     ) -> Result<UploadCheck, StorageError> {
-        let Some((file, metadata)) = self.object_metadata(storage_key).await? else {
-            return Ok(UploadCheck::Missing);
-        };
-        Ok(match self.recorded(&file, &metadata).await? {
-            record::Recorded::Intact(stored) => UploadCheck::Stored(stored),
-            record::Recorded::Altered(how) => UploadCheck::Altered(how),
-            record::Recorded::None => match self.stat(storage_key, with_checksum).await? {
-                Some(stored) => UploadCheck::Stored(stored),
-                None => UploadCheck::Missing,
-            },
-        })
+        self.check_against_record(storage_key, with_checksum).await
     }
 
     async fn seal(&self, storage_key: &str) -> Result<(), StorageError> {

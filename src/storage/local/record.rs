@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use super::LocalStorage;
 use super::receive::Received;
 use super::staging::{blocking, staging_path, sync_dir};
-use crate::storage::{StorageError, StoredObject};
+use crate::storage::{Storage, StorageError, StoredObject, UploadCheck};
 
 /// Directory of the records, directly under the bucket directory (outside `key_prefix`,
 /// like `~multipart`, so `Storage::list` and the orphan scan never see a record).
@@ -86,7 +86,7 @@ impl Record {
 }
 
 /// What a record says about the object it sits beside.
-pub(super) enum Recorded {
+enum Recorded {
     /// No record: an object stored before records existed (or by hand).
     None,
     /// The object is the recorded file, as uploaded.
@@ -96,6 +96,41 @@ pub(super) enum Recorded {
 }
 
 impl LocalStorage {
+    /// The metadata of the object under `key`, or `None` when nothing is there.
+    pub(super) async fn object_metadata(
+        &self,
+        key: &str,
+    ) -> Result<Option<(PathBuf, std::fs::Metadata)>, StorageError> {
+        let file = self.file_of(key)?;
+        match tokio::fs::metadata(&file).await {
+            Ok(metadata) if metadata.is_file() => Ok(Some((file, metadata))),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::Unavailable(
+                anyhow!(e).context("reading the object's metadata"),
+            )),
+        }
+    }
+
+    /// [`crate::storage::Storage::check_upload`]: the object as its record describes it.
+    pub(super) async fn check_against_record(
+        &self,
+        key: &str,
+        with_checksum: bool,
+    ) -> Result<UploadCheck, StorageError> {
+        let Some((file, metadata)) = self.object_metadata(key).await? else {
+            return Ok(UploadCheck::Missing);
+        };
+        Ok(match self.recorded(&file, &metadata).await? {
+            Recorded::Intact(stored) => UploadCheck::Stored(stored),
+            Recorded::Altered(how) => UploadCheck::Altered(how),
+            Recorded::None => match self.stat(key, with_checksum).await? {
+                Some(stored) => UploadCheck::Stored(stored),
+                None => UploadCheck::Missing,
+            },
+        })
+    }
+
     /// Where the record of the object in `file` lives.
     pub(super) fn record_of(&self, file: &Path) -> Result<PathBuf, StorageError> {
         let relative = file
@@ -132,11 +167,7 @@ impl LocalStorage {
     }
 
     /// What the record of the object in `file` (described by `metadata`) says.
-    pub(super) async fn recorded(
-        &self,
-        file: &Path,
-        metadata: &Metadata,
-    ) -> Result<Recorded, StorageError> {
+    async fn recorded(&self, file: &Path, metadata: &Metadata) -> Result<Recorded, StorageError> {
         let path = self.record_of(file)?;
         let bytes = match tokio::fs::read(&path).await {
             Ok(bytes) => bytes,
