@@ -145,7 +145,10 @@ async fn an_upload_cut_off_mid_body_leaves_nothing_to_complete() {
     let url = url::Url::parse(grant.signed_info.url()).unwrap();
     let target = format!("{}?{}", url.path(), url.query().unwrap());
 
-    // Act
+    let staging = bucket_dir(&app).join("~staging");
+    let staged = || std::fs::read_dir(&staging).unwrap().count();
+
+    // Act: cut the connection once the server is streaming the body to its staging file.
     let mut stream =
         std::net::TcpStream::connect(format!("127.0.0.1:{}", url.port().unwrap())).unwrap();
     write!(
@@ -155,27 +158,30 @@ async fn an_upload_cut_off_mid_body_leaves_nothing_to_complete() {
     )
     .unwrap();
     stream.write_all(&file[..file.len() / 2]).unwrap();
+    assert!(until(|| staged() == 1).await, "the server stages the body");
     stream.shutdown(std::net::Shutdown::Both).unwrap();
     drop(stream);
-    let staging = bucket_dir(&app).join("~staging");
-    let mut waited = 0;
-    while std::fs::read_dir(&staging).unwrap().count() > 0 && waited < 100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        waited += 1;
-    }
+    let cleaned = until(|| staged() == 0).await;
     let completed = app.mark_status(grant.asset_id, "complete").await;
 
     // Assert
-    assert_eq!(
-        std::fs::read_dir(&staging).unwrap().count(),
-        0,
-        "the partial body is removed"
-    );
+    assert!(cleaned, "the partial body is removed");
     assert_problem(completed, 409, "upload_not_found").await;
     assert!(
         walk_files(&bucket_dir(&app).join("~records")).is_empty(),
         "no record of a partial body"
     );
+}
+
+/// Whether `condition` holds within 10 s (the server's disk work runs on its own threads).
+async fn until(condition: impl Fn() -> bool) -> bool {
+    for _ in 0..200 {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }
 
 #[tokio::test]

@@ -146,20 +146,23 @@ impl LocalStorage {
         let parent = target.parent().map(Path::to_path_buf);
         let temp = staging_path(&self.staging_dir());
         let body = serde_json::to_vec(record).map_err(io::Error::other)?;
-        let (written, created) = (temp.clone(), parent.clone());
-        let result = blocking(move || {
-            std::fs::write(&written, &body)?;
-            std::fs::File::open(&written)?.sync_all()?;
-            if let Some(parent) = &created {
-                std::fs::create_dir_all(parent)?;
+        let created = parent.clone();
+        // All in one blocking task, which runs to its end even if the request goes away.
+        blocking(move || {
+            let written = (|| {
+                std::fs::write(&temp, &body)?;
+                std::fs::File::open(&temp)?.sync_all()?;
+                if let Some(parent) = &created {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::rename(&temp, &target)
+            })();
+            if written.is_err() {
+                let _ = std::fs::remove_file(&temp);
             }
-            std::fs::rename(&written, &target)
+            written
         })
-        .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&temp).await;
-        }
-        result?;
+        .await?;
         match parent {
             Some(parent) => sync_dir(parent).await,
             None => Ok(()),

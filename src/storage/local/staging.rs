@@ -64,16 +64,18 @@ pub(super) struct StagingFile {
 impl StagingFile {
     /// Creates `path`, which must not exist yet.
     pub async fn create(path: PathBuf) -> io::Result<Self> {
-        let opened = path.clone();
-        let file = blocking(move || {
-            OpenOptions::new()
+        // The guard is made where the file is: should the request go away while the file is
+        // being created, the runtime drops the guard with the task's output, and so the file.
+        let (file, temp) = blocking(move || {
+            let file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .open(&opened)
+                .open(&path)?;
+            Ok((file, TempFile::new(path)))
         })
         .await?;
         Ok(Self {
-            temp: TempFile::new(path),
+            temp,
             idle: Some(file),
             writing: None,
             batch: Vec::new(),
