@@ -74,6 +74,9 @@ start_postgres() {
 }
 
 start_server() {
+    if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/"; then
+        log "port $PORT is taken (set BENCH_PORT)"; return 1
+    fi
     env UPLOADER_PROFILE=production \
         UPLOADER_SERVER__BIND="127.0.0.1:$PORT" \
         UPLOADER_SERVER__PUBLIC_URL="http://127.0.0.1:$PORT" \
@@ -87,23 +90,25 @@ start_server() {
         "$BINARY" --config-dir "$ROOT/config" >>"$DATA/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 600); do
-        curl -sf -o /dev/null "http://127.0.0.1:$PORT/readyz" && return 0
         kill -0 "$SERVER_PID" 2>/dev/null || break
+        curl -sf -o /dev/null "http://127.0.0.1:$PORT/readyz" && return 0
         sleep 0.1
     done
     log "the server did not become ready:"; tail -20 "$DATA/server.log" >&2; return 1
 }
 
-api() { curl -sf -H 'content-type: application/json' -H "x-api-key: $API_KEY" "$@"; }
+api() { curl -sS --fail-with-body -H 'content-type: application/json' -H "x-api-key: $API_KEY" "$@"; }
 seconds() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
 now() { date +%s%N; }
 
-# Requests an upload of file $2 as object $1 (size and SHA-256 declared); sets GRANT.
+# Requests an upload of file $2 as object $1 (size and SHA-256 declared) in one signed PUT,
+# whatever its size (`multipart: false`); sets GRANT.
 request_upload() {
     local size checksum
     size=$(stat -c %s "$2")
     checksum=$(openssl dgst -sha256 -binary "$2" | base64)
-    GRANT=$(api -X POST "$API/upload" -d "{\"object_key\":\"$1\",\"content_type\":\"application/octet-stream\",\"content_length\":$size,\"checksum_sha256\":\"$checksum\"}")
+    GRANT=$(api -X POST "$API/upload" -d "{\"object_key\":\"$1\",\"content_type\":\"application/octet-stream\",\"content_length\":$size,\"checksum_sha256\":\"$checksum\",\"multipart\":false}") ||
+        { log "POST /api/upload: $GRANT"; return 1; }
 }
 
 # PUTs file $1 to the signed URL of GRANT, streamed from disk (curl -T), with the signed
