@@ -12,6 +12,8 @@ use serde::Serialize;
 
 mod storage_routes;
 
+pub use storage_routes::DownloadRefusal;
+
 use crate::db::DbError;
 use crate::domain::{AssetId, ValidationError};
 use crate::storage::StorageError;
@@ -107,6 +109,9 @@ pub enum AppError {
     UploadRefused(#[from] crate::storage::local::UploadRejection),
     #[error("No object is stored under this key.")]
     ObjectNotFound,
+    /// A download from a `/storage/…` route answered without the object's bytes.
+    #[error(transparent)]
+    DownloadRefused(#[from] DownloadRefusal),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -294,6 +299,7 @@ impl AppError {
             Self::Signature(error) => storage_routes::signature(error),
             Self::UploadRefused(rejection) => storage_routes::rejection(rejection),
             Self::ObjectNotFound => (S::NOT_FOUND, "object_not_found", "Object not found"),
+            Self::DownloadRefused(refusal) => storage_routes::download(refusal),
             Self::Internal(_) => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -537,6 +543,11 @@ mod tests {
                 "upload_too_large",
             ),
             (AppError::ObjectNotFound, 404, "object_not_found"),
+            (
+                AppError::DownloadRefused(DownloadRefusal::RangeNotSatisfiable { size: 3 }),
+                416,
+                "range_not_satisfiable",
+            ),
             (
                 AppError::NotReady {
                     checks: [("database".to_owned(), "timed out".to_owned())].into(),

@@ -1,5 +1,5 @@
 //! The problems of the local backend's `/storage/…` routes: a refused signature, a refused
-//! upload, a missing object. Rendered by [`super::AppError`] like every other problem.
+//! upload, a refused download, a missing object. Rendered by [`super::AppError`] like every other problem.
 
 use salvo::http::StatusCode as S;
 
@@ -36,4 +36,32 @@ pub(super) fn rejection(rejection: &UploadRejection) -> (S, &'static str, &'stat
         UploadRejection::Storage(_) => (S::SERVICE_UNAVAILABLE, "storage_unavailable"),
     };
     (status, code, "Upload refused")
+}
+
+/// Why a download from a local `/storage/…` URL was not answered with the object's bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadRefusal {
+    #[error("The requested range is not satisfiable: the object has {size} bytes.")]
+    RangeNotSatisfiable { size: u64 },
+    #[error("The Range header is not valid text.")]
+    MalformedRange,
+    #[error("The object does not meet the request's If-Match or If-Unmodified-Since condition.")]
+    PreconditionFailed,
+}
+
+/// Status, code and title of a refused download.
+pub(super) fn download(refusal: &DownloadRefusal) -> (S, &'static str, &'static str) {
+    match refusal {
+        DownloadRefusal::RangeNotSatisfiable { .. } => (
+            S::RANGE_NOT_SATISFIABLE,
+            "range_not_satisfiable",
+            "Range not satisfiable",
+        ),
+        DownloadRefusal::MalformedRange => (S::BAD_REQUEST, "malformed_range", "Invalid range"),
+        DownloadRefusal::PreconditionFailed => (
+            S::PRECONDITION_FAILED,
+            "precondition_failed",
+            "Precondition failed",
+        ),
+    }
 }

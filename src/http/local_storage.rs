@@ -1,8 +1,10 @@
-//! `PUT` and `GET /storage/{bucket}/{key}` and `POST /storage/{bucket}`: the object store of
-//! the local backend, reached only through requests the server signed (see `storage::local`).
+//! `PUT`, `GET` and `HEAD /storage/{bucket}/{key}` and `POST /storage/{bucket}`: the object
+//! store of the local backend, reached only through requests the server signed (see
+//! `storage::local`; downloads in `download`).
 //! A `PUT` stores a whole object or, with `partNumber` and `uploadId`, one part of a multipart
 //! upload; a `POST` is a form upload.
 
+mod download;
 mod form;
 mod problems;
 
@@ -15,6 +17,7 @@ use salvo::oapi::endpoint;
 use salvo::prelude::Json;
 use salvo::{Depot, Request, Response};
 
+pub use download::{get_object, head_object};
 pub use form::post_object;
 use problems::rejected;
 
@@ -95,47 +98,6 @@ where
             res.render(Json(part));
         }
         Err(rejection) => rejected(rejection, res),
-    }
-}
-
-/// Download from a signed `GET` URL (local backend), as `GET /api/access` returned it.
-#[endpoint(
-    tags("storage"),
-    operation_id = "getObject",
-    parameters(
-        ("bucket" = String, Path, description = "`storage.bucket`"),
-        ("**key" = String, Path, description = "The storage key, as in the signed URL"),
-    ),
-    responses(
-        (status_code = 200, description = "The object's bytes, with the content type it was uploaded with", content_type = "application/octet-stream"),
-        (status_code = 403, description = "Missing, wrong or expired signature (`signature_missing`, `signature_mismatch`, `url_expired`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 404, description = "Nothing stored under this key (`object_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 503, description = "Storage unavailable (`storage_unavailable`)", content_type = "application/problem+json", body = ProblemDetails),
-    )
-)]
-pub async fn get_object(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let Some((storage, key, query)) = target(req, depot, res) else {
-        return;
-    };
-    let signed = match storage.verify(SignedMethod::Get, &key, &query) {
-        Ok(signed) => signed,
-        Err(e) => return AppError::from(e).to_problem().render(res),
-    };
-    match storage.open_download(&key).await {
-        Ok(Some(download)) => {
-            let content_type = signed
-                .content_type
-                .as_deref()
-                .unwrap_or("application/octet-stream");
-            if let Ok(value) = HeaderValue::from_str(content_type) {
-                res.headers_mut().insert(CONTENT_TYPE, value);
-            }
-            res.headers_mut()
-                .insert(CONTENT_LENGTH, HeaderValue::from(download.size));
-            res.stream(download.body);
-        }
-        Ok(None) => AppError::ObjectNotFound.to_problem().render(res),
-        Err(e) => AppError::from(e).to_problem().render(res),
     }
 }
 

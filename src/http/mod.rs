@@ -95,7 +95,8 @@ pub fn service(state: AppState) -> Service {
             .push(
                 Router::with_path("storage/{bucket}/{**key}")
                     .put(local_storage::put_object)
-                    .get(local_storage::get_object),
+                    .get(local_storage::get_object)
+                    .head(local_storage::head_object),
             );
     }
     let doc = OpenApi::new("Cloud Asset Uploader", env!("CARGO_PKG_VERSION"))
@@ -212,6 +213,9 @@ fn cors(settings: &CorsSettings) -> Option<CorsHandler> {
                 "ratelimit-limit",
                 "ratelimit-remaining",
                 "retry-after",
+                // A player reading ranges of a local download needs where each one lies.
+                "content-range",
+                "accept-ranges",
             ])
             .max_age(Duration::from_secs(settings.max_age_secs))
             .into_handler(),

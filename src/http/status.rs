@@ -9,7 +9,7 @@ use super::{json::read_json, owner_of};
 use crate::domain::{Asset, AssetId, AssetStatus, MultipartUpload};
 use crate::error::{AppError, ProblemDetails};
 use crate::state::AppState;
-use crate::storage::{CompleteError, PartRef, StoredPart};
+use crate::storage::{CompleteError, PartRef, StoredPart, UploadCheck};
 
 /// The status a client reports for its upload.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -238,11 +238,15 @@ fn part_problems(
 /// Checks that storage holds what the client declared; returns the stored size.
 async fn verify_upload(state: &AppState, asset: &Asset) -> Result<u64, AppError> {
     let wants_checksum = asset.checksum_sha256.is_some();
-    let stored = state
+    let stored = match state
         .storage
-        .stat(&asset.storage_key, wants_checksum)
+        .check_upload(&asset.storage_key, wants_checksum)
         .await?
-        .ok_or(AppError::UploadNotFound)?;
+    {
+        UploadCheck::Stored(stored) => stored,
+        UploadCheck::Missing => return Err(AppError::UploadNotFound),
+        UploadCheck::Altered(how) => return Err(AppError::UploadMismatch(how)),
+    };
     if let Some(declared) = asset.content_length
         && declared != stored.size
     {

@@ -11,7 +11,7 @@ use super::Metrics;
 use crate::domain::ContentType;
 use crate::storage::{
     CompleteError, DownloadSpec, ListedObject, ListedUpload, MultipartStorage, PartRef,
-    SignedUpload, Storage, StorageError, StoredObject, StoredPart, UploadSpec,
+    SignedUpload, Storage, StorageError, StoredObject, StoredPart, UploadCheck, UploadSpec,
 };
 
 /// A storage backend whose calls are timed into
@@ -83,6 +83,24 @@ impl Storage for InstrumentedStorage {
             "stat",
             self.inner.stat(storage_key, with_checksum),
             |found| if found.is_some() { "ok" } else { "not_found" },
+        )
+        .await
+    }
+
+    async fn check_upload(
+        &self,
+        storage_key: &str,
+        with_checksum: bool,
+    ) -> Result<UploadCheck, StorageError> {
+        // Recorded as `stat`, the call completion made before backends kept records.
+        self.timed(
+            "stat",
+            self.inner.check_upload(storage_key, with_checksum),
+            |found| match found {
+                UploadCheck::Stored(_) => "ok",
+                UploadCheck::Missing => "not_found",
+                UploadCheck::Altered(_) => "altered",
+            },
         )
         .await
     }

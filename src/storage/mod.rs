@@ -71,6 +71,18 @@ pub struct StoredObject {
     pub checksum_sha256: Option<Sha256Checksum>,
 }
 
+/// What completion finds in storage for an upload ([`Storage::check_upload`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadCheck {
+    /// Nothing is stored under the key.
+    Missing,
+    /// Storage holds this object.
+    Stored(StoredObject),
+    /// Storage recorded what arrived when the upload was stored, and the object no longer
+    /// matches that record (changed or cut short since); says how. Never to be completed.
+    Altered(String),
+}
+
 /// An object found by [`Storage::list`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedObject {
@@ -105,6 +117,21 @@ pub trait Storage: Send + Sync {
         storage_key: &str,
         with_checksum: bool,
     ) -> Result<Option<StoredObject>, StorageError>;
+
+    /// What completion may trust about the object under `storage_key`. Backends that record
+    /// an upload's size and SHA-256 while its bytes arrive answer from that record, without
+    /// reading the object; the default asks [`Storage::stat`] (which, `with_checksum`, reads
+    /// the object back to hash it).
+    async fn check_upload(
+        &self,
+        storage_key: &str,
+        with_checksum: bool,
+    ) -> Result<UploadCheck, StorageError> {
+        Ok(match self.stat(storage_key, with_checksum).await? {
+            Some(stored) => UploadCheck::Stored(stored),
+            None => UploadCheck::Missing,
+        })
+    }
 
     /// Removes the object under `storage_key`; succeeds when nothing was there.
     async fn delete(&self, storage_key: &str) -> Result<(), StorageError>;

@@ -16,6 +16,8 @@ mod helpers;
 mod http_layer;
 mod lifecycle;
 mod limits;
+mod local_completion;
+mod local_downloads;
 mod local_forms;
 mod local_multipart;
 mod local_storage;

@@ -1,9 +1,11 @@
-//! The local backend: objects are files under `storage.local.root`, written and read through
-//! object_store's `LocalFileSystem` (with fsync, so a published object survives a crash). The
-//! server signs requests to its own `/storage/…` routes (see `http::local_storage`), which
-//! enforce the signed limits while streaming to disk and expose a file under its key only
-//! once it is whole and verified. It offers S3's three ways in: one `PUT`, a `POST` form
-//! ([`form`]) and multipart uploads ([`multipart`], on disk as [`parts`] says).
+//! The local backend: objects are files under `storage.local.root`, written in large batches
+//! through a staging file ([`staging`]; fsynced, so a published object survives a crash) and
+//! listed and deleted through object_store's `LocalFileSystem`. The server signs requests to
+//! its own `/storage/…` routes (see `http::local_storage`), which enforce the signed limits
+//! while streaming to disk and expose a file under its key only once it is whole and
+//! verified, with a [`record`] of its size and SHA-256 that completion trusts instead of
+//! reading the file again. It offers S3's three ways in: one `PUT`, a `POST` form ([`form`])
+//! and multipart uploads ([`multipart`], on disk as [`parts`] says).
 
 mod development_key;
 mod form;
@@ -11,8 +13,10 @@ mod marker;
 mod multipart;
 mod parts;
 mod receive;
+mod record;
 mod seal;
 mod signing;
+mod staging;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -20,16 +24,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
-use bytes::Bytes;
 use chrono::Utc;
-use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
 
 pub use parts::MAX_PART_NUMBER;
 pub use receive::{UploadRejection, body_limit};
@@ -38,10 +39,9 @@ pub use signing::{SignatureError, SignedMethod, SignedPart, SignedRequest, UrlSi
 use super::marker::StoreMarker;
 use super::{
     DownloadSpec, ListedObject, MultipartStorage, SignedUpload, Storage, StorageError,
-    StoredObject, UploadSpec,
+    StoredObject, UploadCheck, UploadSpec,
 };
 use crate::config::Settings;
-use crate::domain::Sha256Checksum;
 
 /// Characters of a key segment that stay as they are in a URL path.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -49,12 +49,6 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
-
-/// A download ready to stream.
-pub struct Download {
-    pub size: u64,
-    pub body: BoxStream<'static, Result<Bytes, StorageError>>,
-}
 
 /// Files on this server's disk.
 pub struct LocalStorage {
@@ -96,6 +90,10 @@ impl LocalStorage {
             bucket_directory = %directory.display(),
             "local storage"
         );
+        for work in [staging::STAGING_DIR, record::RECORDS_DIR] {
+            std::fs::create_dir_all(directory.join(work))
+                .with_context(|| format!("creating {}", directory.join(work).display()))?;
+        }
         let store = LocalFileSystem::new_with_prefix(&directory)
             .with_context(|| format!("opening {}", directory.display()))?
             .with_fsync(true);
@@ -132,21 +130,14 @@ impl LocalStorage {
             .verify(method, &self.bucket, key, query, Utc::now().timestamp())
     }
 
-    /// The stored object, ready to stream, or `None` when nothing is there.
-    pub async fn open_download(&self, key: &str) -> Result<Option<Download>, StorageError> {
-        match self.store.get(&object_path(key)).await {
-            Ok(result) => Ok(Some(Download {
-                size: result.meta.size,
-                body: result
-                    .into_stream()
-                    .map_err(|e| StorageError::Unavailable(anyhow!(e)))
-                    .boxed(),
-            })),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(StorageError::Unavailable(
-                anyhow!(e).context("opening the object"),
-            )),
-        }
+    /// The file holding the object under `key` (which may not exist): for serving it.
+    pub fn object_file(&self, key: &str) -> Result<PathBuf, StorageError> {
+        self.file_of(key)
+    }
+
+    /// Where uploads are written before they are published.
+    fn staging_dir(&self) -> PathBuf {
+        self.directory.join(staging::STAGING_DIR)
     }
 
     fn signed_url(&self, request: &SignedRequest) -> String {
@@ -218,24 +209,33 @@ impl Storage for LocalStorage {
         storage_key: &str,
         with_checksum: bool,
     ) -> Result<Option<StoredObject>, StorageError> {
-        let Some(download) = self.open_download(storage_key).await? else {
+        let Some((file, metadata)) = self.object_metadata(storage_key).await? else {
             return Ok(None);
         };
-        let size = download.size;
-        let checksum_sha256 = if with_checksum {
-            let mut hasher = Sha256::new();
-            let mut body = download.body;
-            while let Some(chunk) = body.next().await {
-                hasher.update(&chunk?);
-            }
-            Sha256Checksum::from_digest(&hasher.finalize())
-        } else {
-            None
-        };
+        if !with_checksum {
+            return Ok(Some(StoredObject {
+                size: metadata.len(),
+                checksum_sha256: None,
+            }));
+        }
+        let received = record::read_back(file)
+            .await
+            .map_err(|e| StorageError::Unavailable(anyhow!(e).context("reading the object")))?;
         Ok(Some(StoredObject {
-            size,
-            checksum_sha256,
+            size: received.size,
+            checksum_sha256: Some(received.checksum()),
         }))
+    }
+
+    /// Answers from the object's record (see [`record`]) without reading the object: an
+    /// object that no longer matches its record is `Altered`. Objects stored before records
+    /// existed have none and are read back, as [`Storage::stat`] does.
+    async fn check_upload(
+        &self,
+        storage_key: &str,
+        with_checksum: bool,
+    ) -> Result<UploadCheck, StorageError> {
+        self.check_against_record(storage_key, with_checksum).await
     }
 
     async fn seal(&self, storage_key: &str) -> Result<(), StorageError> {
@@ -248,10 +248,20 @@ impl Storage for LocalStorage {
 
     async fn delete(&self, storage_key: &str) -> Result<(), StorageError> {
         match self.store.delete(&object_path(storage_key)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(StorageError::Unavailable(
-                anyhow!(e).context("deleting the object"),
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => {
+                return Err(StorageError::Unavailable(
+                    anyhow!(e).context("deleting the object"),
+                ));
+            }
+        }
+        // After the object: a record without its object is harmless, the reverse is not.
+        let record = self.record_of(&self.file_of(storage_key)?)?;
+        match tokio::fs::remove_file(&record).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StorageError::Unavailable(
+                anyhow!(e).context("deleting the upload record"),
             )),
+            _ => Ok(()),
         }
     }
 

@@ -5,22 +5,25 @@
 
 use std::time::Duration;
 
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
 use anyhow::anyhow;
 use async_trait::async_trait;
-use bytes::BytesMut;
-use object_store::{ObjectStoreExt, WriteMultipart};
-use tokio::io::AsyncReadExt;
+use sha2::{Digest, Sha256};
 
 use super::parts::{self, MAX_PART_NUMBER, PartFile, disk_error};
-use super::receive::MAX_PARTS_IN_FLIGHT;
-use super::{LocalStorage, SignedMethod, SignedPart, SignedRequest, expires_at, object_path};
+use super::receive::Received;
+use super::record::Record;
+use super::staging::{TempFile, staging_path};
+use super::{LocalStorage, SignedMethod, SignedPart, SignedRequest, expires_at};
 use crate::domain::ContentType;
 use crate::storage::{
     CompleteError, ListedUpload, MultipartStorage, PartRef, StorageError, StoredPart,
 };
 
 /// Bytes read from a part file at a time while assembling.
-const COPY_CHUNK: usize = 1024 * 1024;
+const COPY_CHUNK: usize = 8 * 1024 * 1024;
 
 #[async_trait]
 impl MultipartStorage for LocalStorage {
@@ -153,52 +156,66 @@ impl MultipartStorage for LocalStorage {
 }
 
 impl LocalStorage {
-    /// Streams `chosen` parts, in order, into the object under `storage_key`: a staging file
-    /// beside it, fsynced and renamed into place, so the object appears whole or not at all.
+    /// Concatenates `chosen` parts, in order, into the object under `storage_key`, hashing
+    /// them on the way: a staging file, fsynced and renamed into place with its record (see
+    /// `record`), so the object appears whole or not at all and completion need not read it.
     async fn assemble(&self, storage_key: &str, chosen: &[PartFile]) -> Result<(), CompleteError> {
-        let upload = self
-            .store
-            .put_multipart(&object_path(storage_key))
+        let temp = staging_path(&self.staging_dir());
+        let parts: Vec<(u32, PathBuf)> =
+            chosen.iter().map(|p| (p.number, p.path.clone())).collect();
+        let (file, metadata, received) =
+            tokio::task::spawn_blocking(move || concatenate(temp, &parts))
+                .await
+                .map_err(|e| StorageError::Other(anyhow!(e).context("assembling the parts")))??;
+        self.publish(storage_key, file, &Record::of(&received, &metadata))
             .await
-            .map_err(|e| StorageError::Other(anyhow!(e).context("starting the assembly")))?;
-        let mut writer = WriteMultipart::new(upload);
-        if let Err(error) = copy_parts(&mut writer, chosen).await {
-            let _ = writer.abort().await;
-            return Err(error);
-        }
-        writer
-            .finish()
-            .await
-            .map_err(|e| StorageError::Other(anyhow!(e).context("finishing the assembly")))?;
+            .map_err(disk_error)?;
         Ok(())
     }
 }
 
-async fn copy_parts(writer: &mut WriteMultipart, chosen: &[PartFile]) -> Result<(), CompleteError> {
-    for part in chosen {
-        let mut file = match tokio::fs::File::open(&part.path).await {
-            Ok(file) => file,
+/// Writes the parts at `parts` one after the other into a new file at `temp`, fsynced;
+/// returns it, its metadata and what it holds.
+fn concatenate(
+    temp: PathBuf,
+    parts: &[(u32, PathBuf)],
+) -> Result<(TempFile, std::fs::Metadata, Received), CompleteError> {
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .map_err(disk_error)?;
+    let file = TempFile::new(temp);
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; COPY_CHUNK];
+    let mut size = 0u64;
+    for (number, path) in parts {
+        let mut part = match std::fs::File::open(path) {
+            Ok(part) => part,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CompleteError::Rejected(format!(
-                    "part {} was replaced while the upload was being completed",
-                    part.number
+                    "part {number} was replaced while the upload was being completed"
                 )));
             }
             Err(e) => return Err(disk_error(e).into()),
         };
         loop {
-            let mut chunk = BytesMut::with_capacity(COPY_CHUNK);
-            if file.read_buf(&mut chunk).await.map_err(disk_error)? == 0 {
+            let read = part.read(&mut buffer).map_err(disk_error)?;
+            if read == 0 {
                 break;
             }
-            writer
-                .wait_for_capacity(MAX_PARTS_IN_FLIGHT)
-                .await
-                .map_err(|e| StorageError::Other(anyhow!(e).context("assembling the parts")))?;
-            writer.put(chunk.freeze());
+            hasher.update(&buffer[..read]);
+            out.write_all(&buffer[..read]).map_err(disk_error)?;
+            size += read as u64;
         }
     }
-    Ok(())
+    out.sync_all().map_err(disk_error)?;
+    let metadata = out.metadata().map_err(disk_error)?;
+    let received = Received {
+        size,
+        digest: hasher.finalize().into(),
+    };
+    Ok((file, metadata, received))
 }
 
 /// The stored files to assemble `given` from, in order, or what is wrong with the list:

@@ -14,7 +14,8 @@ use anyhow::anyhow;
 use bytes::Bytes;
 use futures::Stream;
 
-use super::receive::{Sink, UploadRejection, body_limit, verify_upload, write_body};
+use super::receive::{UploadRejection, body_limit, verify_upload, write_body};
+use super::staging::{StagingFile, staging_path};
 use super::{LocalStorage, SignedRequest};
 use crate::storage::{StorageError, StoredPart};
 
@@ -70,7 +71,7 @@ impl LocalStorage {
     }
 
     /// Stores one part of a multipart upload, as a signed `PUT` of its exact size: streamed
-    /// to a temporary file in the upload's directory, then renamed into place.
+    /// to a temporary file in the upload's directory (`tmp-…`), then renamed into place.
     pub async fn receive_part<S>(
         &self,
         signed: &SignedRequest,
@@ -89,43 +90,25 @@ impl LocalStorage {
         if read_key(&dir).await.map_err(disk_error)?.as_deref() != Some(signed.key.as_str()) {
             return Err(UploadRejection::NoSuchUpload);
         }
-        let temp = dir.join(format!("tmp-{}", new_upload_id()));
-        let mut file = match tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .await
-        {
+        let mut file = match StagingFile::create(staging_path(&dir)).await {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(UploadRejection::NoSuchUpload);
             }
             Err(e) => return Err(disk_error(e).into()),
         };
-        let written = async {
-            let received = write_body(&mut Sink::File(&mut file), body, body_limit(signed)).await?;
-            verify_upload(signed, &received)?;
-            file.sync_all().await.map_err(disk_error)?;
-            Ok::<_, UploadRejection>(received)
-        }
-        .await;
-        drop(file);
-        let received = match written {
-            Ok(received) => received,
-            Err(rejection) => {
-                let _ = tokio::fs::remove_file(&temp).await;
-                return Err(rejection);
-            }
-        };
+        let received = write_body(&mut file, body, body_limit(signed)).await?;
+        verify_upload(signed, &received)?;
+        let (temp, _) = file.finish().await.map_err(disk_error)?;
         let digest = hex::encode(received.digest);
         let name = part_file_name(part.number, &digest);
-        if let Err(e) = tokio::fs::rename(&temp, dir.join(&name)).await {
-            let _ = tokio::fs::remove_file(&temp).await;
+        if let Err(e) = tokio::fs::rename(temp.path(), dir.join(&name)).await {
             return Err(match e.kind() {
                 std::io::ErrorKind::NotFound => UploadRejection::NoSuchUpload,
                 _ => disk_error(e).into(),
             });
         }
+        temp.keep();
         // A part sent again replaces the earlier one.
         for earlier in read_parts(&dir).await.map_err(disk_error)? {
             if earlier.number == part.number && earlier.digest != digest {

@@ -1,19 +1,17 @@
 //! Receiving an upload's bytes: streamed to a staging file with the signed limits enforced on
-//! the way, and published under its key only once the whole body arrived and matched.
+//! the way (hashed as they pass), and published under its key, with its record, only once
+//! the whole body arrived and matched.
 
 use anyhow::anyhow;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use object_store::{ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
-use super::{LocalStorage, SignatureError, SignedRequest, object_path};
+use super::record::Record;
+use super::staging::{StagingFile, TempFile, staging_path, sync_dir};
+use super::{LocalStorage, SignatureError, SignedRequest};
 use crate::domain::Sha256Checksum;
 use crate::storage::{StorageError, StoredObject};
-
-/// Upload parts in flight at once while streaming to disk; bounds memory per upload.
-pub(super) const MAX_PARTS_IN_FLIGHT: usize = 4;
 
 /// Why an upload to a local signed URL or form was refused.
 #[derive(Debug, thiserror::Error)]
@@ -59,57 +57,34 @@ impl Received {
     }
 }
 
-/// Where a body's bytes go while it streams in.
-pub(super) enum Sink<'a> {
-    /// object_store's staging file of an object.
-    Object(&'a mut WriteMultipart),
-    /// A file of ours (a part of a multipart upload).
-    File(&'a mut tokio::fs::File),
-}
-
-impl Sink<'_> {
-    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
-        let failed = |e: anyhow::Error| StorageError::Other(e.context("writing the upload"));
-        match self {
-            Self::Object(writer) => {
-                writer
-                    .wait_for_capacity(MAX_PARTS_IN_FLIGHT)
-                    .await
-                    .map_err(|e| failed(anyhow!(e)))?;
-                writer.put(chunk);
-                Ok(())
-            }
-            Self::File(file) => file.write_all(&chunk).await.map_err(|e| failed(anyhow!(e))),
-        }
-    }
-}
-
-/// An upload in its staging file, not yet visible under its key.
+/// An upload in its staging file, whole and fsynced, not yet visible under its key.
 pub(super) struct Staged<'a> {
     storage: &'a LocalStorage,
     key: String,
-    writer: WriteMultipart,
-    stored: StoredObject,
+    file: TempFile,
+    metadata: std::fs::Metadata,
+    received: Received,
 }
 
 impl Staged<'_> {
-    /// Publishes the object under its key (rename into place, fsynced), unless its asset was
-    /// completed while the body streamed in.
+    /// Publishes the object under its key with its record (see `record`), unless its asset
+    /// was completed while the body streamed in.
     pub async fn commit(self) -> Result<StoredObject, UploadRejection> {
-        if let Err(sealed) = self.storage.refuse_if_sealed(&self.key).await {
-            self.discard().await;
-            return Err(sealed);
-        }
-        self.writer
-            .finish()
+        self.storage.refuse_if_sealed(&self.key).await?;
+        let record = Record::of(&self.received, &self.metadata);
+        self.storage
+            .publish(&self.key, self.file, &record)
             .await
-            .map_err(|e| StorageError::Other(anyhow!(e).context("finishing the upload")))?;
-        Ok(self.stored)
+            .map_err(|e| StorageError::Other(anyhow!(e).context("publishing the upload")))?;
+        Ok(StoredObject {
+            size: self.received.size,
+            checksum_sha256: Some(self.received.checksum()),
+        })
     }
 
     /// Removes the staging file.
     pub async fn discard(self) {
-        let _ = self.writer.abort().await;
+        drop(self.file);
     }
 }
 
@@ -143,29 +118,44 @@ impl LocalStorage {
             return Err(UploadRejection::ContentTypeMismatch);
         }
         self.refuse_if_sealed(&signed.key).await?;
-        let upload = self
-            .store
-            .put_multipart(&object_path(&signed.key))
+        let mut file = StagingFile::create(staging_path(&self.staging_dir()))
             .await
             .map_err(|e| StorageError::Other(anyhow!(e).context("starting the upload")))?;
-        let mut writer = WriteMultipart::new(upload);
-        let received = write_body(&mut Sink::Object(&mut writer), body, body_limit(signed))
+        let received = write_body(&mut file, body, body_limit(signed))
             .await
-            .and_then(|received| verify_upload(signed, &received).map(|()| received));
-        match received {
-            Ok(received) => Ok(Staged {
-                storage: self,
-                key: signed.key.clone(),
-                writer,
-                stored: StoredObject {
-                    size: received.size,
-                    checksum_sha256: Some(received.checksum()),
-                },
-            }),
-            Err(rejection) => {
-                let _ = writer.abort().await;
-                Err(rejection)
-            }
+            .and_then(|received| verify_upload(signed, &received).map(|()| received))?;
+        let (file, metadata) = file
+            .finish()
+            .await
+            .map_err(|e| StorageError::Other(anyhow!(e).context("finishing the upload")))?;
+        Ok(Staged {
+            storage: self,
+            key: signed.key.clone(),
+            file,
+            metadata,
+            received,
+        })
+    }
+
+    /// Moves `file` to the object under `key`, its `record` written first (see `record`),
+    /// and fsyncs the directory: the object appears whole, with its record, or not at all.
+    pub(super) async fn publish(
+        &self,
+        key: &str,
+        file: TempFile,
+        record: &Record,
+    ) -> std::io::Result<()> {
+        let object = self.file_of(key).map_err(std::io::Error::other)?;
+        let parent = object.parent().map(std::path::Path::to_path_buf);
+        if let Some(parent) = &parent {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        self.write_record(&object, record).await?;
+        tokio::fs::rename(file.path(), &object).await?;
+        file.keep();
+        match parent {
+            Some(parent) => sync_dir(parent).await,
+            None => Ok(()),
         }
     }
 }
@@ -177,7 +167,7 @@ pub fn body_limit(signed: &SignedRequest) -> u64 {
 
 /// Copies `body` into `sink`, refusing it as soon as it exceeds `limit` bytes.
 pub(super) async fn write_body<S>(
-    sink: &mut Sink<'_>,
+    file: &mut StagingFile,
     mut body: S,
     limit: u64,
 ) -> Result<Received, UploadRejection>
@@ -193,7 +183,9 @@ where
             return Err(UploadRejection::TooLarge { limit });
         }
         hasher.update(&chunk);
-        sink.write(chunk).await?;
+        file.write(chunk)
+            .await
+            .map_err(|e| StorageError::Other(anyhow!(e).context("writing the upload")))?;
     }
     Ok(Received {
         size,
