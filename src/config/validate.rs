@@ -113,6 +113,7 @@ impl Settings {
             ));
         }
         self.metrics.validate()?;
+        self.webhooks.validate()?;
         Ok(())
     }
 }
