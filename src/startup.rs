@@ -147,8 +147,12 @@ impl Application {
         }
         // Every replica dispatches; claims keep them from sending one delivery twice at once.
         let (stop_dispatcher, stopped) = tokio::sync::watch::channel(false);
-        Dispatcher::new(state.pool.clone(), &settings.webhooks, state.metrics.clone())?
-            .spawn(stopped);
+        Dispatcher::new(
+            state.pool.clone(),
+            &settings.webhooks,
+            state.metrics.clone(),
+        )?
+        .spawn(stopped);
         let acceptor = TcpAcceptor::try_from(listener).context("preparing the listener")?;
         Ok(Self {
             acceptor,

@@ -108,7 +108,9 @@ impl EndpointSettings {
 
 fn decode_secret(secret: &str) -> Option<Vec<u8>> {
     let encoded = secret.strip_prefix(SECRET_PREFIX)?;
-    base64::engine::general_purpose::STANDARD.decode(encoded).ok()
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
 }
 
 fn redacted<S: serde::Serializer>(_: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
@@ -189,11 +191,111 @@ impl WebhookSettings {
             );
         }
         if self.batch_size == 0 || self.batch_size > 1000 {
-            return invalid(
-                "webhooks.batch_size",
-                "must be between 1 and 1000".into(),
-            );
+            return invalid("webhooks.batch_size", "must be between 1 and 1000".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::Figment;
+    use figment::providers::Serialized;
+
+    use super::super::{RawEnv, Settings};
+
+    /// The settings of the default layers plus `env`, validated.
+    fn from_env(env: &[(&str, &str)]) -> Result<Settings, String> {
+        let mut env = env.to_vec();
+        env.push(("UPLOADER_DATABASE__URL", "postgres://u:p@localhost/db"));
+        let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(RawEnv::from_pairs(env).prefixed_provider("UPLOADER_"))
+            .extract_lossy()
+            .map_err(|e| e.to_string())?;
+        settings.validate().map_err(|e| e.to_string())?;
+        Ok(settings)
+    }
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    #[test]
+    fn endpoints_are_read_from_one_json_variable() {
+        let json = format!(
+            r#"[{{"url": "https://hooks.example.com/a?token=x", "secret": "{SECRET}",
+                 "events": ["asset.completed"]}},
+                {{"name": "audit", "url": "http://audit.internal/", "secret": "{SECRET}"}}]"#
+        );
+        let settings = from_env(&[
+            ("UPLOADER_WEBHOOKS__ENDPOINTS", &json),
+            ("UPLOADER_WEBHOOKS__MAX_AGE", "2h"),
+        ])
+        .unwrap();
+        let endpoints = &settings.webhooks.endpoints;
+        assert_eq!(
+            endpoints[0].name(),
+            "https://hooks.example.com",
+            "no path or query"
+        );
+        assert_eq!(endpoints[1].name(), "audit");
+        assert!(endpoints[0].wants(crate::events::EventType::Completed));
+        assert!(!endpoints[0].wants(crate::events::EventType::Created));
+        assert!(
+            endpoints[1].wants(crate::events::EventType::Expired),
+            "all by default"
+        );
+        assert_eq!(settings.webhooks.max_age.as_secs(), 7200);
+    }
+
+    #[test]
+    fn bad_endpoints_are_refused_naming_the_key_without_echoing_secrets() {
+        let endpoint = |url: &str, secret: &str, events: &str| {
+            format!(r#"[{{"url": "{url}", "secret": "{secret}", "events": [{events}]}}]"#)
+        };
+        for (json, reason) in [
+            (
+                endpoint("ftp://x.example/", SECRET, ""),
+                "url must be an http",
+            ),
+            (endpoint("not a url", SECRET, ""), "url must be an http"),
+            (
+                endpoint("https://x.example/", "hunter2hunter2", ""),
+                "whsec_",
+            ),
+            (endpoint("https://x.example/", "whsec_!!!", ""), "whsec_"),
+            (
+                endpoint("https://x.example/", "whsec_c2hvcnQ=", ""),
+                "24 to 64",
+            ),
+            (
+                endpoint("https://x.example/", SECRET, r#""asset.uploaded""#),
+                "unknown event type",
+            ),
+        ] {
+            let error = from_env(&[("UPLOADER_WEBHOOKS__ENDPOINTS", &json)]).unwrap_err();
+            assert!(error.contains("webhooks.endpoints"), "{error}");
+            assert!(error.contains(reason), "{reason}: {error}");
+            assert!(
+                !error.contains("hunter2") && !error.contains(SECRET),
+                "{error}"
+            );
+        }
+        let twice = format!(
+            r#"[{{"url": "https://x.example/a", "secret": "{SECRET}"}},
+                {{"url": "https://x.example/b", "secret": "{SECRET}"}}]"#
+        );
+        let error = from_env(&[("UPLOADER_WEBHOOKS__ENDPOINTS", &twice)]).unwrap_err();
+        assert!(error.contains("used twice"), "{error}");
+    }
+
+    #[test]
+    fn timings_are_checked() {
+        for (key, value) in [
+            ("UPLOADER_WEBHOOKS__MAX_ATTEMPTS", "0"),
+            ("UPLOADER_WEBHOOKS__ATTEMPT_TIMEOUT", "0s"),
+            ("UPLOADER_WEBHOOKS__BACKOFF_MAX", "1s"),
+            ("UPLOADER_WEBHOOKS__BATCH_SIZE", "0"),
+        ] {
+            assert!(from_env(&[(key, value)]).is_err(), "{key}={value}");
+        }
     }
 }

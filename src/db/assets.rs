@@ -158,7 +158,12 @@ impl AssetRepository {
     ) -> Result<IssueOutcome, DbError> {
         let unlimited = quota.max_pending_uploads.is_none() && quota.max_total_bytes.is_none();
         if unlimited && new.scope.is_none() {
-            return upsert(&*self.statement_connection().await?, new, self.endpoints(EventType::Created)).await;
+            return upsert(
+                &*self.statement_connection().await?,
+                new,
+                self.endpoints(EventType::Created),
+            )
+            .await;
         }
         let mut conn = self.pool.get().await?;
         let tx = conn.transaction().await?;

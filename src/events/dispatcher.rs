@@ -114,7 +114,11 @@ impl Dispatcher {
         let attempt = self.sender.send(endpoint, &delivery).await;
         let webhooks = self.metrics.webhooks();
         webhooks.record_attempt(&endpoint.name, attempt_result(&attempt), started.elapsed());
-        if let Attempt::Failed { error, refused: true } = &attempt {
+        if let Attempt::Failed {
+            error,
+            refused: true,
+        } = &attempt
+        {
             tracing::warn!(endpoint = %endpoint.name, delivery_id = delivery.id, error = %error, "webhook target refused");
         }
         let record = decide(&self.settings, &delivery, &attempt, Utc::now());

@@ -28,7 +28,9 @@ pub struct Endpoint {
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL's path and query may be credentials: only the name is shown.
-        f.debug_struct("Endpoint").field("name", &self.name).finish()
+        f.debug_struct("Endpoint")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -79,7 +81,9 @@ impl Sender {
             builder = builder.dns_resolver(Arc::new(GuardedResolver));
         }
         Ok(Self {
-            client: builder.build().context("building the webhook HTTP client")?,
+            client: builder
+                .build()
+                .context("building the webhook HTTP client")?,
             guarded,
         })
     }

@@ -79,9 +79,8 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = resolved
                 .iter()
                 .copied()
@@ -147,6 +146,9 @@ mod tests {
         assert!(refused("http://[::1]/hook"));
         assert!(refused("http://169.254.169.254/latest/meta-data"));
         assert!(!refused("https://8.8.8.8/hook"));
-        assert!(!refused("https://localhost/hook"), "a name: the resolver decides");
+        assert!(
+            !refused("https://localhost/hook"),
+            "a name: the resolver decides"
+        );
     }
 }
