@@ -71,7 +71,7 @@ impl Default for WebhookSettings {
     fn default() -> Self {
         Self {
             endpoints: Vec::new(),
-            max_attempts: 12,
+            max_attempts: 20,
             max_age: Duration::from_secs(24 * 3600),
             attempt_timeout: Duration::from_secs(10),
             backoff_base: Duration::from_secs(5),

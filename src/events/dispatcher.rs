@@ -273,7 +273,7 @@ mod tests {
             }
         ));
         assert!(matches!(
-            decide(&settings, &delivery(12, now), &rejected, now),
+            decide(&settings, &delivery(20, now), &rejected, now),
             AttemptRecord::Failed { .. }
         ));
         let old = now - chrono::Duration::hours(24);
@@ -283,7 +283,7 @@ mod tests {
         ));
         let delivered = Attempt::Delivered { status_code: 204 };
         assert_eq!(
-            decide(&settings, &delivery(12, old), &delivered, now),
+            decide(&settings, &delivery(20, old), &delivered, now),
             AttemptRecord::Delivered { status_code: 204 }
         );
     }
