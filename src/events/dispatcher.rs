@@ -68,19 +68,17 @@ impl Dispatcher {
                     self.keep_house().await;
                     last_housekeeping = Some(Instant::now());
                 }
-                let idle = match self.dispatch_once().await {
-                    Ok(attempted) => attempted == 0,
+                let wait = match self.dispatch_once().await {
+                    Ok(0) if !self.names.is_empty() => Some(self.settings.poll_interval),
+                    Ok(0) => Some(HOUSEKEEPING_INTERVAL),
+                    Ok(_) => None,
                     Err(error) => {
+                        // The database is down or not migrated yet: no need to ask every poll.
                         tracing::warn!(error = %crate::error::error_chain(&error), "claiming webhook deliveries failed");
-                        true
+                        Some(HOUSEKEEPING_INTERVAL.max(self.settings.poll_interval))
                     }
                 };
-                if idle {
-                    let wait = if self.names.is_empty() {
-                        HOUSEKEEPING_INTERVAL
-                    } else {
-                        self.settings.poll_interval
-                    };
+                if let Some(wait) = wait {
                     tokio::select! {
                         changed = stop.changed() => if changed.is_err() { break },
                         () = tokio::time::sleep(wait) => {}
