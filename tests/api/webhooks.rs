@@ -90,6 +90,30 @@ async fn after_max_attempts_a_delivery_is_failed_and_kept() {
 }
 
 #[tokio::test]
+async fn redirects_are_not_followed() {
+    let receiver = Receiver::start(0).await;
+    receiver.set_redirecting(true);
+    let app = spawn_app_with(Backend::Local, |s| {
+        receiver.configure(s);
+        s.webhooks.max_attempts = 1;
+    })
+    .await;
+
+    issue(&app, "redirected.bin").await;
+
+    let rows = wait_for_status(&app, "failed").await;
+    assert!(
+        rows[0].2.as_deref().unwrap().contains("HTTP 307"),
+        "{rows:?}"
+    );
+    assert_eq!(
+        receiver.requests().len(),
+        1,
+        "the redirect was not followed"
+    );
+}
+
+#[tokio::test]
 async fn deliveries_due_when_the_server_restarts_are_delivered_by_the_next_one() {
     let receiver = Receiver::start(0).await;
     receiver.set_failing(true);

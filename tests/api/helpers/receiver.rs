@@ -48,6 +48,8 @@ struct State {
     fail_next: AtomicUsize,
     /// Answer 500 to everything while set.
     failing: AtomicBool,
+    /// Answer `307 Temporary Redirect` to itself while set.
+    redirecting: AtomicBool,
     /// How long each answer takes.
     delay: Mutex<Duration>,
 }
@@ -95,7 +97,15 @@ impl Hook {
                 .is_ok();
         let delay = *self.0.delay.lock().unwrap();
         tokio::time::sleep(delay).await;
-        let answered = if fail { 500 } else { 204 };
+        let redirect = self.0.redirecting.load(Ordering::SeqCst);
+        let answered = match (redirect, fail) {
+            (true, _) => 307,
+            (false, true) => 500,
+            (false, false) => 204,
+        };
+        if redirect {
+            res.add_header("location", "/hook", true).unwrap();
+        }
         self.0.requests.lock().unwrap().push(Received {
             id: headers
                 .get("webhook-id")
@@ -120,6 +130,7 @@ impl Receiver {
             requests: Mutex::new(Vec::new()),
             fail_next: AtomicUsize::new(fail_first),
             failing: AtomicBool::new(false),
+            redirecting: AtomicBool::new(false),
             delay: Mutex::new(Duration::ZERO),
         });
         let router = Router::with_path("hook").post(Hook(state.clone()));
@@ -137,6 +148,11 @@ impl Receiver {
     /// Answers 500 to everything while `failing`.
     pub fn set_failing(&self, failing: bool) {
         self.state.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// Answers `307` (to the same URL) while `redirecting`.
+    pub fn set_redirecting(&self, redirecting: bool) {
+        self.state.redirecting.store(redirecting, Ordering::SeqCst);
     }
 
     /// Makes every answer take `delay`.
