@@ -15,6 +15,7 @@ mod security;
 mod sources;
 mod upload_tokens;
 mod validate;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +32,7 @@ pub use rate_limit::{Bucket, OnRedisError, RateLimitBackend, RateLimitSettings, 
 pub use security::{ApiKeyEntry, AuthMode, AuthSettings, CorsSettings, JwtSettings, parse_network};
 pub use sources::{BUILT_IN_PROFILES, DEFAULT_CONFIG_DIR, Sources};
 pub use upload_tokens::UploadTokenSettings;
+pub use webhooks::{EndpointSettings, WebhookSettings};
 
 /// Prefix of every environment variable that sets a configuration key.
 pub const ENV_PREFIX: &str = "UPLOADER_";
@@ -62,6 +64,7 @@ pub struct Settings {
     pub lifecycle: LifecycleSettings,
     pub upload_tokens: UploadTokenSettings,
     pub ui: UiSettings,
+    pub webhooks: WebhookSettings,
 }
 
 /// `[ui]`: the upload page served at `GET /upload`.

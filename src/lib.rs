@@ -11,6 +11,7 @@
 //! - [`storage`]: the `Storage` trait with its S3 and local backends.
 //! - [`error`]: the HTTP error type and its problem+json rendering.
 //! - [`lifecycle`]: the sweeper of abandoned uploads and orphaned objects.
+//! - [`events`]: asset events (recorded with each change) and their webhook dispatcher.
 //! - [`metrics`]: Prometheus metrics, served at `GET /metrics`.
 //! - [`state`]: the shared `AppState`; [`telemetry`]: logging; [`healthcheck`]: the probe
 //!   behind the `healthcheck` subcommand.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod healthcheck;
 pub mod http;
 pub mod lifecycle;

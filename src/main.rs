@@ -1,10 +1,12 @@
-//! The `cloud-asset-uploader` command: `serve` (the default) and `migrate`.
+//! The `cloud-asset-uploader` command: `serve` (the default), `migrate`, `sweep`, `events`
+//! and `healthcheck`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use cloud_asset_uploader::config::Settings;
+use cloud_asset_uploader::events::{Subscriptions, cli::EventsCommand};
 use cloud_asset_uploader::lifecycle::Sweeper;
 use cloud_asset_uploader::startup::{Application, shutdown_signal};
 use cloud_asset_uploader::storage::identity::{StoreGuard, Verdict};
@@ -54,6 +56,11 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// List webhook deliveries, or make failed ones due again (the servers deliver them).
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Exit 0 when the server configured by server.bind answers GET /healthz with 200
     /// (for container health checks; needs no curl).
     Healthcheck,
@@ -71,13 +78,17 @@ async fn main() -> ExitCode {
     };
     let command = cli.command.unwrap_or(Command::Serve);
     // The health probe runs every few seconds; its only output is its exit code and errors.
-    let logs = !matches!(command, Command::Healthcheck);
+    // `events` prints a table that log lines would break up.
+    let logs = !matches!(command, Command::Healthcheck | Command::Events { .. });
     let _log_writer = logs.then(|| telemetry::init(&settings.log));
     let result = match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::Healthcheck => probe(settings).await,
         Command::Sweep { orphans, dry_run } => sweep(settings, orphans, dry_run).await,
+        Command::Events { command } => cloud_asset_uploader::events::cli::run(&settings, command)
+            .await
+            .map(|text| print!("{text}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -121,7 +132,9 @@ async fn sweep(settings: Settings, orphans: bool, dry_run: bool) -> anyhow::Resu
     if let Verdict::Mismatch { recorded, found } = store.verify().await? {
         anyhow::bail!("refusing to sweep: {}", store.explain(recorded, found));
     }
-    let sweeper = Sweeper::new(db::AssetRepository::new(pool), storage, &settings);
+    let assets = db::AssetRepository::new(pool)
+        .with_subscriptions(Subscriptions::from_settings(&settings.webhooks));
+    let sweeper = Sweeper::new(assets, storage, &settings);
     let verb = if dry_run { "would remove" } else { "removed" };
     let report = sweeper.sweep_expired(dry_run).await?;
     if report.skipped {

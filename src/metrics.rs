@@ -12,10 +12,13 @@
 //!   requests, and `uploader_db_shared_connections`, read at each scrape.
 //! - `uploader_rate_limit_backend_errors_total`: requests whose rate limit Redis could not
 //!   decide (answered as `rate_limit.redis.on_error` says).
+//! - `uploader_webhook_*`: deliveries and attempts by endpoint, attempt latency, queue
+//!   depth and the age of the oldest due delivery (see [`webhooks`]).
 //! - `uploader_build_info`: the version, as a label of a constant 1.
 
 pub mod http;
 pub mod storage;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +68,7 @@ pub struct Metrics {
     assets_swept: Counter,
     rate_limit_backend_errors: Counter,
     storage_duration: Family<StorageLabels, Histogram>,
+    webhooks: webhooks::WebhookMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -135,6 +139,7 @@ impl Metrics {
             "Version of the running build",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
+        let webhooks = webhooks::WebhookMetrics::register(&mut registry);
         registry.register_collector(Box::new(PoolCollector { pool, shared }));
         Self {
             registry,
@@ -146,7 +151,13 @@ impl Metrics {
             assets_swept,
             rate_limit_backend_errors,
             storage_duration,
+            webhooks,
         }
+    }
+
+    /// The webhook dispatcher's metrics.
+    pub fn webhooks(&self) -> &webhooks::WebhookMetrics {
+        &self.webhooks
     }
 
     /// Counts one answered request and its latency.

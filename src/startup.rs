@@ -20,6 +20,7 @@ use crate::auth::Authenticator;
 use crate::auth::upload_token::UploadTokens;
 use crate::config::{Settings, parse_network};
 use crate::db::{self, AssetRepository};
+use crate::events::{Dispatcher, Subscriptions};
 use crate::http;
 use crate::http::rate_limit::RateLimits;
 use crate::lifecycle::Sweeper;
@@ -49,6 +50,8 @@ pub struct Application {
     /// `/metrics` on its own port, when `metrics.bind` is set.
     metrics_listener: Option<MetricsListener>,
     max_header_bytes: usize,
+    /// Set to true (or dropped) to stop the webhook dispatcher.
+    stop_dispatcher: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -130,7 +133,9 @@ impl Application {
             .map(Arc::new),
             rate_limits,
             trusted_proxies: Arc::new(trusted_proxies),
-            assets: AssetRepository::new(pool.clone()).with_shared_connections(shared_connections),
+            assets: AssetRepository::new(pool.clone())
+                .with_shared_connections(shared_connections)
+                .with_subscriptions(Subscriptions::from_settings(&settings.webhooks)),
             pool,
             storage: Arc::new(InstrumentedStorage::new(storage, metrics.clone())),
             local_storage,
@@ -146,6 +151,14 @@ impl Application {
                 .with_store_guard(store.clone())
                 .spawn(settings.lifecycle.sweep_interval);
         }
+        // Every replica dispatches; claims keep them from sending one delivery twice at once.
+        let (stop_dispatcher, stopped) = tokio::sync::watch::channel(false);
+        Dispatcher::new(
+            state.pool.clone(),
+            &settings.webhooks,
+            state.metrics.clone(),
+        )?
+        .spawn(stopped);
         let acceptor = TcpAcceptor::try_from(listener).context("preparing the listener")?;
         Ok(Self {
             acceptor,
@@ -156,6 +169,7 @@ impl Application {
             draining,
             metrics_listener,
             max_header_bytes: settings.server.max_header_bytes,
+            stop_dispatcher,
         })
     }
 
@@ -187,9 +201,12 @@ impl Application {
         let metrics_handle = self.metrics_listener.map(MetricsListener::spawn);
         let (timeout, drain, draining) =
             (self.shutdown_timeout, self.shutdown_drain, self.draining);
+        let stop_dispatcher = self.stop_dispatcher;
         tokio::spawn(async move {
             shutdown.await;
             draining.store(true, Ordering::Release);
+            // No new attempts from here; one under way finishes, its claim is recorded.
+            let _ = stop_dispatcher.send(true);
             tracing::info!(
                 drain_secs = drain.as_secs(),
                 "shutting down: not ready, draining"

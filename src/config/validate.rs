@@ -129,6 +129,7 @@ impl Settings {
             ));
         }
         self.metrics.validate()?;
+        self.webhooks.validate()?;
         Ok(())
     }
 }

@@ -13,12 +13,14 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::connection::TypedQueries;
+use super::events::record_events;
 use super::shared::SharedConnections;
 use super::{DbError, PgConnection, PgConnectionManager, PgPool};
 use crate::domain::{
     Asset, AssetId, AssetStatus, ContentType, MultipartUpload, ObjectKey, OutOfScope, Owner,
     Sha256Checksum, UploadScope,
 };
+use crate::events::{EventType, Subscriptions};
 
 pub(super) const COLUMNS: &str = "id, owner, object_key, storage_key, bucket, status, content_type, \
     content_length, checksum_sha256, stored_size, created_at, upload_expires_at, completed_at, \
@@ -78,11 +80,13 @@ pub struct QuotaExceeded {
     pub requested: u64,
 }
 
-/// Asset records in Postgres.
+/// Asset records in Postgres, and the events their changes emit (see `db::events`).
 #[derive(Clone)]
 pub struct AssetRepository {
     pub(super) pool: PgPool,
     shared: Option<Arc<SharedConnections>>,
+    /// The endpoints each event type fans out to; none unless webhooks are configured.
+    pub(super) subscriptions: Arc<Subscriptions>,
 }
 
 /// A connection for one statement: borrowed from the pool, or shared with other requests.
@@ -109,7 +113,22 @@ impl Deref for StatementConnection<'_> {
 impl AssetRepository {
     /// Every statement borrows a connection from `pool`.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool, shared: None }
+        Self {
+            pool,
+            shared: None,
+            subscriptions: Arc::default(),
+        }
+    }
+
+    /// Changes record events for the endpoints of `subscriptions` (webhooks).
+    pub fn with_subscriptions(mut self, subscriptions: Subscriptions) -> Self {
+        self.subscriptions = Arc::new(subscriptions);
+        self
+    }
+
+    /// The endpoint names events of `event_type` go to (a `text[]` parameter).
+    pub(super) fn endpoints(&self, event_type: EventType) -> &Vec<String> {
+        self.subscriptions.endpoints(event_type)
     }
 
     /// Single statements outside transactions go over `shared` instead of the pool.
@@ -139,7 +158,12 @@ impl AssetRepository {
     ) -> Result<IssueOutcome, DbError> {
         let unlimited = quota.max_pending_uploads.is_none() && quota.max_total_bytes.is_none();
         if unlimited && new.scope.is_none() {
-            return upsert(&*self.statement_connection().await?, new).await;
+            return upsert(
+                &*self.statement_connection().await?,
+                new,
+                self.endpoints(EventType::Created),
+            )
+            .await;
         }
         let mut conn = self.pool.get().await?;
         let tx = conn.transaction().await?;
@@ -154,7 +178,7 @@ impl AssetRepository {
             return Ok(refused);
         }
         if unlimited {
-            let outcome = upsert(&tx, new).await?;
+            let outcome = upsert(&tx, new, self.endpoints(EventType::Created)).await?;
             tx.commit().await?;
             return Ok(outcome);
         }
@@ -187,7 +211,7 @@ impl AssetRepository {
         ) {
             return Ok(IssueOutcome::QuotaExceeded(exceeded));
         }
-        let outcome = upsert(&tx, new).await?;
+        let outcome = upsert(&tx, new, self.endpoints(EventType::Created)).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -208,6 +232,10 @@ impl AssetRepository {
 
     /// Marks a pending asset complete with the size found in storage. Returns the asset as it
     /// now is, or `None` when the owner has no such asset. Completing twice changes nothing.
+    ///
+    /// The `asset.completed` event is written by this same statement, only when it is the one
+    /// that completed the asset: every caller that completes an asset emits it, and a
+    /// completion that did not happen (a failed verification never gets here) emits nothing.
     pub async fn mark_complete(
         &self,
         owner: &Owner,
@@ -221,10 +249,11 @@ impl AssetRepository {
                  UPDATE assets SET status = 'complete', completed_at = now(), stored_size = $3, \
                      multipart_upload_id = NULL, part_size = NULL \
                  WHERE id = $1 AND owner = $2 AND status = 'pending' \
-                 RETURNING {COLUMNS}) \
+                 RETURNING {COLUMNS}), {events} \
              SELECT {COLUMNS} FROM completed \
              UNION ALL \
-             SELECT {COLUMNS} FROM assets WHERE id = $1 AND owner = $2 AND NOT EXISTS (SELECT 1 FROM completed)"
+             SELECT {COLUMNS} FROM assets WHERE id = $1 AND owner = $2 AND NOT EXISTS (SELECT 1 FROM completed)",
+                events = record_events("completed", EventType::Completed, 4, "true"),
             )
         });
         let stored_size = to_i64(stored_size);
@@ -236,6 +265,7 @@ impl AssetRepository {
                     (&id.as_uuid(), Type::UUID),
                     (&owner.as_str(), Type::TEXT),
                     (&stored_size, Type::INT8),
+                    (self.endpoints(EventType::Completed), Type::TEXT_ARRAY),
                 ],
             )
             .await?;
@@ -297,11 +327,17 @@ async fn count_token_upload(
     }))
 }
 
-/// The insert-or-re-issue statement.
-async fn upsert(client: &impl TypedQueries, new: &NewUpload) -> Result<IssueOutcome, DbError> {
+/// The insert-or-re-issue statement; a new asset records `asset.created` for `endpoints`
+/// in the same statement. A re-issue records nothing: the asset already exists, and its
+/// declared values are only promises until completion reports what was stored.
+async fn upsert(
+    client: &impl TypedQueries,
+    new: &NewUpload,
+    endpoints: &Vec<String>,
+) -> Result<IssueOutcome, DbError> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type, \
+            "WITH issued AS (INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type, \
              content_length, checksum_sha256, upload_expires_at, upload_token_id) \
          VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10) \
          ON CONFLICT (owner, object_key) DO UPDATE SET \
@@ -310,12 +346,14 @@ async fn upsert(client: &impl TypedQueries, new: &NewUpload) -> Result<IssueOutc
              checksum_sha256 = EXCLUDED.checksum_sha256, \
              upload_expires_at = EXCLUDED.upload_expires_at \
          WHERE assets.status = 'pending' \
-         RETURNING {COLUMNS}, (xmax = 0) AS inserted"
+         RETURNING {COLUMNS}, (xmax = 0) AS inserted), {events} \
+         SELECT * FROM issued",
+            events = record_events("issued", EventType::Created, 11, "s.inserted"),
         )
     });
     let content_length = new.content_length.map(to_i64);
     let token = new.scope.as_ref().map(|scope| scope.token_id);
-    let params: [(&(dyn ToSql + Sync), Type); 10] = [
+    let params: [(&(dyn ToSql + Sync), Type); 11] = [
         (&new.id.as_uuid(), Type::UUID),
         (&new.owner.as_str(), Type::TEXT),
         (&new.object_key.as_str(), Type::TEXT),
@@ -332,6 +370,7 @@ async fn upsert(client: &impl TypedQueries, new: &NewUpload) -> Result<IssueOutc
         ),
         (&new.upload_expires_at, Type::TIMESTAMPTZ),
         (&token, Type::UUID),
+        (endpoints, Type::TEXT_ARRAY),
     ];
     let Some(row) = client.query_typed_opt(&SQL, &params).await? else {
         return Ok(IssueOutcome::AlreadyComplete);

@@ -1,5 +1,6 @@
 //! The SQL of an asset's later life: listing, deletion, and the sweeper's removal of
-//! abandoned uploads. Part of [`AssetRepository`]; every statement is one round trip.
+//! abandoned uploads (both recording their events, see `events`). Part of
+//! [`AssetRepository`]; every statement is one round trip.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -7,8 +8,10 @@ use std::time::Duration;
 use tokio_postgres::types::Type;
 
 use super::assets::{COLUMNS, asset_from_row};
+use super::events::record_events;
 use super::{AssetRepository, DbError};
 use crate::domain::{Asset, AssetId, AssetStatus, Owner};
+use crate::events::EventType;
 
 /// Key of the advisory lock that keeps two sweepers from working at once.
 const SWEEP_LOCK: i64 = 0x5357_4545_5045_5200; // "SWEEPER"
@@ -60,14 +63,23 @@ impl AssetRepository {
         rows.iter().map(asset_from_row).collect()
     }
 
-    /// Deletes the owner's asset record; returns it, or `None` when there was none.
+    /// Deletes the owner's asset record, recording `asset.deleted` in the same statement;
+    /// returns it, or `None` when there was none.
     pub async fn delete(&self, owner: &Owner, id: AssetId) -> Result<Option<Asset>, DbError> {
-        let sql = format!("DELETE FROM assets WHERE id = $1 AND owner = $2 RETURNING {COLUMNS}");
+        let sql = format!(
+            "WITH deleted AS (DELETE FROM assets WHERE id = $1 AND owner = $2 RETURNING {COLUMNS}), \
+             {events} SELECT {COLUMNS} FROM deleted",
+            events = record_events("deleted", EventType::Deleted, 3, "true"),
+        );
         let conn = self.pool.get().await?;
         let row = conn
             .query_typed_opt(
                 &sql,
-                &[(&id.as_uuid(), Type::UUID), (&owner.as_str(), Type::TEXT)],
+                &[
+                    (&id.as_uuid(), Type::UUID),
+                    (&owner.as_str(), Type::TEXT),
+                    (self.endpoints(EventType::Deleted), Type::TEXT_ARRAY),
+                ],
             )
             .await?;
         row.as_ref().map(asset_from_row).transpose()
@@ -95,15 +107,17 @@ impl AssetRepository {
         if !locked {
             return Ok(None);
         }
+        // Each removed asset records its `asset.expired` in the same statement.
         // `= ANY(ARRAY(…))`, not `IN (…)`: the batch is computed first and each row found by
         // its key. With `IN`, the plan cached for a prepared statement (its LIMIT unknown)
         // is a hash join over a sequential scan of the whole table (tests/api/query_plans.rs).
         let sql = format!(
-            "DELETE FROM assets WHERE id = ANY(ARRAY( \
+            "WITH expired AS (DELETE FROM assets WHERE id = ANY(ARRAY( \
                  SELECT id FROM assets \
                  WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1) \
                  ORDER BY upload_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)) \
-             RETURNING {COLUMNS}"
+             RETURNING {COLUMNS}), {events} SELECT {COLUMNS} FROM expired",
+            events = record_events("expired", EventType::Expired, 3, "true"),
         );
         let rows = tx
             .query_typed(
@@ -111,6 +125,7 @@ impl AssetRepository {
                 &[
                     (&grace.as_secs_f64(), Type::FLOAT8),
                     (&i64::from(batch), Type::INT8),
+                    (self.endpoints(EventType::Expired), Type::TEXT_ARRAY),
                 ],
             )
             .await?;

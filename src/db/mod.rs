@@ -6,6 +6,7 @@ mod assets;
 mod connect_error;
 mod connection;
 mod conninfo;
+mod events;
 mod lifecycle;
 mod multipart;
 mod shared;
@@ -22,6 +23,9 @@ use secrecy::ExposeSecret;
 pub use assets::{AssetRepository, IssueOutcome, NewUpload, Quota, QuotaExceeded};
 pub use connect_error::ConnectError;
 pub use connection::{PgConnection, PgConnectionManager};
+pub use events::{
+    AttemptRecord, ClaimedDelivery, DeliveryRow, EventRepository, QueueStats, RetrySelection,
+};
 pub use lifecycle::AssetFilter;
 pub use shared::SharedConnections;
 

@@ -111,6 +111,7 @@ pub fn service(state: AppState) -> Service {
             ))),
         )
         .merge_router(&documented);
+    let doc = crate::events::schema::add_webhook(doc);
     let mut doc = if state.settings.metrics.on_main_listener() {
         doc.add_path("/metrics", crate::metrics::http::openapi_path())
     } else {

@@ -3,6 +3,7 @@
 
 mod callers;
 mod infrastructure;
+pub mod receiver;
 pub mod redis;
 mod responses;
 pub mod tokens;
@@ -48,6 +49,8 @@ pub struct TestApp {
     local_root: Option<PathBuf>,
     /// The test's own database, for assertions on what the server stored.
     database_url: String,
+    /// What the server was built from, for [`TestApp::restart`].
+    settings: Settings,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -125,7 +128,7 @@ async fn start(settings: Settings, local_root: Option<PathBuf>) -> TestApp {
         .as_ref()
         .map(|url| secrecy::ExposeSecret::expose_secret(url).to_owned())
         .expect("the test settings name a database");
-    let app = Application::build(settings)
+    let app = Application::build(settings.clone())
         .await
         .expect("building the application");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -147,6 +150,7 @@ async fn start(settings: Settings, local_root: Option<PathBuf>) -> TestApp {
         client: reqwest::Client::new(),
         local_root,
         database_url,
+        settings,
         _shutdown: shutdown,
     }
 }
@@ -160,6 +164,22 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Stops this server and starts another with the same settings, database and storage, as
+    /// a deploy or a crash-and-restart does.
+    pub async fn restart(mut self) -> TestApp {
+        let settings = self.settings.clone();
+        let local_root = self.local_root.take();
+        drop(self);
+        // The old server's dispatcher stops once its shutdown has begun.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        start(settings, local_root).await
+    }
+
+    /// The URL of the test's own database (for the binary's commands).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
     /// `POST /api/upload` with a JSON body.
     pub async fn request_upload(&self, body: &Value) -> Response {
         self.client
