@@ -171,10 +171,14 @@ async fn an_owner_whose_sub_names_a_path_stays_inside_its_own_prefix() {
     let mut expected = BTreeSet::new();
     for (sub, segment, _) in owners {
         let grant = app.as_owner(sub).store("f.txt", &file).await;
-        expected.insert(format!("{}{}/f.txt", on_disk(segment), grant.asset_id));
+        let object = format!("{}{}/f.txt", on_disk(segment), grant.asset_id);
+        // Each upload's record (size, SHA-256) mirrors the object's path under `~records`.
+        expected.insert(object.replacen("assets/", "assets/~records/", 1));
+        expected.insert(object);
     }
 
-    // Assert: besides the assets, only the store's marker (see `store_identity`).
+    // Assert: besides the assets and their records, only the store's marker (see
+    // `store_identity`).
     expected.insert("assets/uploads/.store-id".to_owned());
     let stored = files_under(app.local_root());
     for (sub, segment, reason) in owners {
