@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # What the outbox costs Postgres (see bench/README.md, "Events"): pgbench runs the statements
 # of POST /api/upload and PUT /api/status (a new pending asset, then its completion), as
-# src/db/assets.rs sends them, in three forms: before events existed, with events but no
-# endpoint (an empty text[] parameter), and with one subscribed endpoint (each transaction
-# then also writes two events and two deliveries). Prepared mode, fsync=off as in run.sh.
+# src/db/assets.rs sends them, in three forms:
+#   plain     the statements without events: what runs when no endpoint subscribed (and what
+#             ran before events existed);
+#   empty     the statements with the event CTEs but an empty endpoint array (writes nothing;
+#             not sent by the server, measured to show why);
+#   endpoint  the statements with the event CTEs and one endpoint: each transaction also
+#             writes two events and two deliveries.
+# Prepared mode, fsync=off as in run.sh.
 #
 # Environment (all optional): UPLOADER_TEST_POSTGRES_IMAGE, BENCH_DURATION (default 10),
 # BENCH_CONNECTIONS (default "8 64"), BENCH_ROUNDS (default 1: the three forms run one after
@@ -39,27 +44,27 @@ TAIL="SELECT $COLUMNS FROM assets WHERE id = lpad(to_hex(:idnum::bigint), 32, '0
 ts() { echo "to_char(($1) AT TIME ZONE 'UTC', E'YYYY-MM-DD\"T\"HH24\\x3aMI\\x3aSS.US\"Z\"')"; }
 # db::events::record_events, for the CTE `$1`, event type `$2`, rows matching `$3`.
 events() {
-    echo "$1_event AS (INSERT INTO events (id, type, asset_id, payload) SELECT gen_random_uuid(), '$2', s.id, jsonb_build_object('type', '$2', 'timestamp', $(ts 'now()'), 'data', jsonb_build_object('asset_id', s.id, 'owner', s.owner, 'object_key', s.object_key, 'bucket', s.bucket, 'storage_key', s.storage_key, 'size', coalesce(s.stored_size, s.content_length), 'content_type', s.content_type, 'checksum_sha256', s.checksum_sha256, 'created_at', $(ts s.created_at), 'completed_at', $(ts s.completed_at))) FROM $1 s WHERE cardinality(:endpoints::text[]) > 0 AND ($3) RETURNING id), $1_deliveries AS (INSERT INTO event_deliveries (event_id, endpoint) SELECT e.id, t.endpoint FROM $1_event e CROSS JOIN unnest(:endpoints::text[]) AS t(endpoint))"
+    echo ", $1_event AS (INSERT INTO events (id, type, asset_id, payload) SELECT gen_random_uuid(), '$2', s.id, jsonb_build_object('type', '$2', 'timestamp', $(ts 'now()'), 'data', jsonb_build_object('asset_id', s.id, 'owner', s.owner, 'object_key', s.object_key, 'bucket', s.bucket, 'storage_key', s.storage_key, 'size', coalesce(s.stored_size, s.content_length), 'content_type', s.content_type, 'checksum_sha256', s.checksum_sha256, 'created_at', $(ts s.created_at), 'completed_at', $(ts s.completed_at))) FROM $1 s WHERE cardinality(:endpoints::text[]) > 0 AND ($3) RETURNING id), $1_deliveries AS (INSERT INTO event_deliveries (event_id, endpoint) SELECT e.id, t.endpoint FROM $1_event e CROSS JOIN unnest(:endpoints::text[]) AS t(endpoint))"
 }
 HEADER='\set n :n + 1
 \set idnum :run * 1000000000000 + :n * 1000 + :client_id'
-cat >"$WORK/before.sql" <<SQL
+cat >"$WORK/plain.sql" <<SQL
 $HEADER
 $INSERT;
 WITH completed AS ($UPDATE) SELECT $COLUMNS FROM completed UNION ALL $TAIL;
 SQL
-cat >"$WORK/after.sql" <<SQL
+cat >"$WORK/events.sql" <<SQL
 $HEADER
-WITH issued AS ($INSERT), $(events issued asset.created s.inserted) SELECT * FROM issued;
-WITH completed AS ($UPDATE), $(events completed asset.completed true) SELECT $COLUMNS FROM completed UNION ALL $TAIL;
+WITH issued AS ($INSERT)$(events issued asset.created s.inserted) SELECT * FROM issued;
+WITH completed AS ($UPDATE)$(events completed asset.completed true) SELECT $COLUMNS FROM completed UNION ALL $TAIL;
 SQL
 
 run=0
-printf '| statements | conns | tps | p50 ms | p99 ms | failed |\n|---|---|---|---|---|---|\n'
+printf '| form | conns | tps | p50 ms | p99 ms | failed |\n|---|---|---|---|---|---|\n'
 for c in $CONNECTIONS; do
   for _ in $(seq "$ROUNDS"); do
-    for variant in "before {}" "after {}" "after {bench}"; do
-        read -r script endpoints <<<"$variant"
+    for variant in "plain plain {}" "empty events {}" "endpoint events {bench}"; do
+        read -r form script endpoints <<<"$variant"
         run=$((run + 1))
         out=$(pgbench -n -M prepared -h "$PG_HOST" -p "$PG_PORT" -U uploader -c "$c" -j "$(nproc)" \
             -T "$DURATION" -l --log-prefix="$WORK/log-$run" -D run="$run" -D n=0 -D owner=bench \
@@ -67,7 +72,7 @@ for c in $CONNECTIONS; do
         tps=$(awk '/^tps = / { printf "%.0f", $3 }' <<<"$out")
         failed=$(awk '/number of failed transactions/ { print $5 }' <<<"$out")
         cat "$WORK/log-$run".* | awk '{ print $3 }' | sort -n >"$WORK/lat"
-        awk -v label="$script, endpoints $endpoints" -v c="$c" -v tps="$tps" -v failed="${failed:-0}" \
+        awk -v label="$form" -v c="$c" -v tps="$tps" -v failed="${failed:-0}" \
             '{ v[NR] = $1 } END { printf "| %s | %s | %s | %.2f | %.2f | %s |\n", label, c, tps, v[int(NR * 0.5) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000, failed }' "$WORK/lat"
     done
   done

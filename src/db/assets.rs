@@ -242,35 +242,46 @@ impl AssetRepository {
         id: AssetId,
         stored_size: u64,
     ) -> Result<Option<Asset>, DbError> {
-        // The CTE returns the row whether or not this call was the one that completed it.
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "WITH completed AS ( \
-                 UPDATE assets SET status = 'complete', completed_at = now(), stored_size = $3, \
-                     multipart_upload_id = NULL, part_size = NULL \
-                 WHERE id = $1 AND owner = $2 AND status = 'pending' \
-                 RETURNING {COLUMNS}), {events} \
-             SELECT {COLUMNS} FROM completed \
-             UNION ALL \
-             SELECT {COLUMNS} FROM assets WHERE id = $1 AND owner = $2 AND NOT EXISTS (SELECT 1 FROM completed)",
-                events = record_events("completed", EventType::Completed, 4, "true"),
-            )
-        });
+        static PLAIN: LazyLock<String> = LazyLock::new(|| complete_sql(false));
+        static WITH_EVENTS: LazyLock<String> = LazyLock::new(|| complete_sql(true));
         let stored_size = to_i64(stored_size);
+        let endpoints = self.endpoints(EventType::Completed);
+        let params: [(&(dyn ToSql + Sync), Type); 4] = [
+            (&id.as_uuid(), Type::UUID),
+            (&owner.as_str(), Type::TEXT),
+            (&stored_size, Type::INT8),
+            (endpoints, Type::TEXT_ARRAY),
+        ];
+        let (sql, params) = if endpoints.is_empty() {
+            (&*PLAIN, &params[..3])
+        } else {
+            (&*WITH_EVENTS, &params[..])
+        };
         let conn = self.statement_connection().await?;
-        let row = conn
-            .query_typed_opt(
-                &SQL,
-                &[
-                    (&id.as_uuid(), Type::UUID),
-                    (&owner.as_str(), Type::TEXT),
-                    (&stored_size, Type::INT8),
-                    (self.endpoints(EventType::Completed), Type::TEXT_ARRAY),
-                ],
-            )
-            .await?;
+        let row = conn.query_typed_opt(sql, params).await?;
         row.as_ref().map(asset_from_row).transpose()
     }
+}
+
+/// The completion statement; with `events`, it also records `asset.completed` (parameter
+/// `$4`, the endpoints) when it is the call that completed the asset. The CTE returns the row
+/// whether or not this call was the one that completed it.
+fn complete_sql(events: bool) -> String {
+    let events = if events {
+        record_events("completed", EventType::Completed, 4, "true")
+    } else {
+        String::new()
+    };
+    format!(
+        "WITH completed AS ( \
+             UPDATE assets SET status = 'complete', completed_at = now(), stored_size = $3, \
+                 multipart_upload_id = NULL, part_size = NULL \
+             WHERE id = $1 AND owner = $2 AND status = 'pending' \
+             RETURNING {COLUMNS}){events} \
+         SELECT {COLUMNS} FROM completed \
+         UNION ALL \
+         SELECT {COLUMNS} FROM assets WHERE id = $1 AND owner = $2 AND NOT EXISTS (SELECT 1 FROM completed)"
+    )
 }
 
 /// For an upload through a delegated token: refuses a key held by an asset the token did not
@@ -335,22 +346,8 @@ async fn upsert(
     new: &NewUpload,
     endpoints: &Vec<String>,
 ) -> Result<IssueOutcome, DbError> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "WITH issued AS (INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type, \
-             content_length, checksum_sha256, upload_expires_at, upload_token_id) \
-         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10) \
-         ON CONFLICT (owner, object_key) DO UPDATE SET \
-             content_type = EXCLUDED.content_type, \
-             content_length = EXCLUDED.content_length, \
-             checksum_sha256 = EXCLUDED.checksum_sha256, \
-             upload_expires_at = EXCLUDED.upload_expires_at \
-         WHERE assets.status = 'pending' \
-         RETURNING {COLUMNS}, (xmax = 0) AS inserted), {events} \
-         SELECT * FROM issued",
-            events = record_events("issued", EventType::Created, 11, "s.inserted"),
-        )
-    });
+    static PLAIN: LazyLock<String> = LazyLock::new(|| upsert_sql(false));
+    static WITH_EVENTS: LazyLock<String> = LazyLock::new(|| upsert_sql(true));
     let content_length = new.content_length.map(to_i64);
     let token = new.scope.as_ref().map(|scope| scope.token_id);
     let params: [(&(dyn ToSql + Sync), Type); 11] = [
@@ -372,7 +369,12 @@ async fn upsert(
         (&token, Type::UUID),
         (endpoints, Type::TEXT_ARRAY),
     ];
-    let Some(row) = client.query_typed_opt(&SQL, &params).await? else {
+    let (sql, params) = if endpoints.is_empty() {
+        (&*PLAIN, &params[..10])
+    } else {
+        (&*WITH_EVENTS, &params[..])
+    };
+    let Some(row) = client.query_typed_opt(sql, params).await? else {
         return Ok(IssueOutcome::AlreadyComplete);
     };
     let inserted: bool = row.try_get("inserted")?;
@@ -382,6 +384,28 @@ async fn upsert(
     } else {
         IssueOutcome::Reissued(asset)
     })
+}
+
+/// The insert-or-re-issue statement; with `events`, a new asset also records
+/// `asset.created` for the endpoints in `$11`.
+fn upsert_sql(events: bool) -> String {
+    let insert = format!(
+        "INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type, \
+             content_length, checksum_sha256, upload_expires_at, upload_token_id) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10) \
+         ON CONFLICT (owner, object_key) DO UPDATE SET \
+             content_type = EXCLUDED.content_type, \
+             content_length = EXCLUDED.content_length, \
+             checksum_sha256 = EXCLUDED.checksum_sha256, \
+             upload_expires_at = EXCLUDED.upload_expires_at \
+         WHERE assets.status = 'pending' \
+         RETURNING {COLUMNS}, (xmax = 0) AS inserted"
+    );
+    if !events {
+        return insert;
+    }
+    let events = record_events("issued", EventType::Created, 11, "s.inserted");
+    format!("WITH issued AS ({insert}){events} SELECT * FROM issued")
 }
 
 /// The quota `requested` more bytes (and one more pending upload) would exceed, if any.

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::assets::{COLUMNS, asset_from_row};
 use super::events::record_events;
@@ -66,22 +66,28 @@ impl AssetRepository {
     /// Deletes the owner's asset record, recording `asset.deleted` in the same statement;
     /// returns it, or `None` when there was none.
     pub async fn delete(&self, owner: &Owner, id: AssetId) -> Result<Option<Asset>, DbError> {
+        let endpoints = self.endpoints(EventType::Deleted);
+        let events = if endpoints.is_empty() {
+            String::new()
+        } else {
+            record_events("deleted", EventType::Deleted, 3, "true")
+        };
         let sql = format!(
-            "WITH deleted AS (DELETE FROM assets WHERE id = $1 AND owner = $2 RETURNING {COLUMNS}), \
-             {events} SELECT {COLUMNS} FROM deleted",
-            events = record_events("deleted", EventType::Deleted, 3, "true"),
+            "WITH deleted AS (DELETE FROM assets WHERE id = $1 AND owner = $2 RETURNING {COLUMNS}){events} \
+             SELECT {COLUMNS} FROM deleted"
         );
+        let params: [(&(dyn ToSql + Sync), Type); 3] = [
+            (&id.as_uuid(), Type::UUID),
+            (&owner.as_str(), Type::TEXT),
+            (endpoints, Type::TEXT_ARRAY),
+        ];
+        let params = if endpoints.is_empty() {
+            &params[..2]
+        } else {
+            &params[..]
+        };
         let conn = self.pool.get().await?;
-        let row = conn
-            .query_typed_opt(
-                &sql,
-                &[
-                    (&id.as_uuid(), Type::UUID),
-                    (&owner.as_str(), Type::TEXT),
-                    (self.endpoints(EventType::Deleted), Type::TEXT_ARRAY),
-                ],
-            )
-            .await?;
+        let row = conn.query_typed_opt(&sql, params).await?;
         row.as_ref().map(asset_from_row).transpose()
     }
 
@@ -111,24 +117,31 @@ impl AssetRepository {
         // `= ANY(ARRAY(…))`, not `IN (…)`: the batch is computed first and each row found by
         // its key. With `IN`, the plan cached for a prepared statement (its LIMIT unknown)
         // is a hash join over a sequential scan of the whole table (tests/api/query_plans.rs).
+        let endpoints = self.endpoints(EventType::Expired);
+        let events = if endpoints.is_empty() {
+            String::new()
+        } else {
+            record_events("expired", EventType::Expired, 3, "true")
+        };
         let sql = format!(
             "WITH expired AS (DELETE FROM assets WHERE id = ANY(ARRAY( \
                  SELECT id FROM assets \
                  WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1) \
                  ORDER BY upload_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)) \
-             RETURNING {COLUMNS}), {events} SELECT {COLUMNS} FROM expired",
-            events = record_events("expired", EventType::Expired, 3, "true"),
+             RETURNING {COLUMNS}){events} SELECT {COLUMNS} FROM expired"
         );
-        let rows = tx
-            .query_typed(
-                &sql,
-                &[
-                    (&grace.as_secs_f64(), Type::FLOAT8),
-                    (&i64::from(batch), Type::INT8),
-                    (self.endpoints(EventType::Expired), Type::TEXT_ARRAY),
-                ],
-            )
-            .await?;
+        let (grace_secs, batch) = (grace.as_secs_f64(), i64::from(batch));
+        let params: [(&(dyn ToSql + Sync), Type); 3] = [
+            (&grace_secs, Type::FLOAT8),
+            (&batch, Type::INT8),
+            (endpoints, Type::TEXT_ARRAY),
+        ];
+        let params = if endpoints.is_empty() {
+            &params[..2]
+        } else {
+            &params[..]
+        };
+        let rows = tx.query_typed(&sql, params).await?;
         let assets = rows
             .iter()
             .map(asset_from_row)

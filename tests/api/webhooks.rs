@@ -90,6 +90,42 @@ async fn after_max_attempts_a_delivery_is_failed_and_kept() {
 }
 
 #[tokio::test]
+async fn finished_deliveries_and_their_events_are_pruned_after_the_retention() {
+    let receiver = Receiver::start(0).await;
+    let app = spawn_app_with(Backend::Local, |s| {
+        receiver.configure(s);
+        s.webhooks.retention = Duration::from_millis(1);
+    })
+    .await;
+
+    issue(&app, "pruned.bin").await;
+    receiver.wait_for_delivered(1).await;
+
+    // Housekeeping runs every 5 s.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let left: i64 = app
+            .database()
+            .await
+            .query_one(
+                "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM event_deliveries)",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{left} rows never pruned"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
 async fn redirects_are_not_followed() {
     let receiver = Receiver::start(0).await;
     receiver.set_redirecting(true);
