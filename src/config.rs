@@ -13,6 +13,7 @@ mod metrics;
 mod rate_limit;
 mod security;
 mod sources;
+mod storage_events;
 mod upload_tokens;
 mod validate;
 mod webhooks;
@@ -31,6 +32,7 @@ pub use metrics::MetricsSettings;
 pub use rate_limit::{Bucket, OnRedisError, RateLimitBackend, RateLimitSettings, RedisSettings};
 pub use security::{ApiKeyEntry, AuthMode, AuthSettings, CorsSettings, JwtSettings, parse_network};
 pub use sources::{BUILT_IN_PROFILES, DEFAULT_CONFIG_DIR, Sources};
+pub use storage_events::StorageEventsSettings;
 pub use upload_tokens::UploadTokenSettings;
 pub use webhooks::{EndpointSettings, WebhookSettings};
 
@@ -65,6 +67,7 @@ pub struct Settings {
     pub upload_tokens: UploadTokenSettings,
     pub ui: UiSettings,
     pub webhooks: WebhookSettings,
+    pub storage_events: StorageEventsSettings,
 }
 
 /// `[ui]`: the upload page served at `GET /upload`.

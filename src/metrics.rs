@@ -14,6 +14,8 @@
 //!   decide (answered as `rate_limit.redis.on_error` says).
 //! - `uploader_webhook_*`: deliveries and attempts by endpoint, attempt latency, queue
 //!   depth and the age of the oldest due delivery (see [`webhooks`]).
+//! - `uploader_storage_events_total`: object-created records of storage notifications, by
+//!   outcome (`completed`, `already_complete`, `left_pending`, `unknown_key`, …).
 //! - `uploader_build_info`: the version, as a label of a constant 1.
 
 pub mod http;
@@ -56,6 +58,12 @@ struct StorageLabels {
     outcome: &'static str,
 }
 
+/// Labels of the storage notification counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
 /// Every metric the service records, and the registry that renders them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -68,6 +76,7 @@ pub struct Metrics {
     assets_swept: Counter,
     rate_limit_backend_errors: Counter,
     storage_duration: Family<StorageLabels, Histogram>,
+    storage_events: Family<OutcomeLabels, Counter>,
     webhooks: webhooks::WebhookMetrics,
 }
 
@@ -134,6 +143,12 @@ impl Metrics {
             Unit::Seconds,
             storage_duration.clone(),
         );
+        let storage_events = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "storage_events",
+            "Object-created records received at POST /api/storage-events, by outcome",
+            storage_events.clone(),
+        );
         registry.register(
             "build",
             "Version of the running build",
@@ -151,6 +166,7 @@ impl Metrics {
             assets_swept,
             rate_limit_backend_errors,
             storage_duration,
+            storage_events,
             webhooks,
         }
     }
@@ -214,6 +230,13 @@ impl Metrics {
         self.storage_duration
             .get_or_create(&StorageLabels { operation, outcome })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one object-created record of a storage notification, by what came of it.
+    pub fn storage_event(&self, outcome: &'static str) {
+        self.storage_events
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// Every metric in the OpenMetrics text format.

@@ -41,6 +41,9 @@ pub struct UploadSettings {
     /// Per-owner overrides of `max_size`, `max_pending_uploads` and `max_total_bytes`.
     #[serde(deserialize_with = "lenient::json_list")]
     pub owner_limits: Vec<OwnerLimits>,
+    /// Local backend: complete an asset in the request that stores its bytes (a single `PUT`
+    /// or a form `POST`), as `PUT /api/status` would.
+    pub complete_on_upload: bool,
 }
 
 /// Overrides for one owner; unset fields keep the global value.
@@ -108,6 +111,7 @@ impl Default for UploadSettings {
             multipart_part_size: 16 * MIB,
             max_presigned_parts: 100,
             owner_limits: Vec::new(),
+            complete_on_upload: false,
         }
     }
 }

@@ -214,6 +214,31 @@ fn invalid_values_name_their_key() {
             "database.url",
             "not Postgres",
         ),
+        (
+            &[DB, ("UPLOADER_STORAGE_EVENTS__TOKEN", "guessable")],
+            "storage_events.token",
+            "short storage events token",
+        ),
+        (
+            &[
+                DB,
+                (
+                    "UPLOADER_STORAGE_EVENTS__TOKEN",
+                    "has spaces in it 0123456789abcdef0123",
+                ),
+            ],
+            "storage_events.token",
+            "a token that cannot travel in a header",
+        ),
+        (
+            &[
+                DB,
+                ("UPLOADER_STORAGE__BACKEND", "s3"),
+                ("UPLOADER_UPLOADS__COMPLETE_ON_UPLOAD", "true"),
+            ],
+            "uploads.complete_on_upload",
+            "completion on upload without the bytes passing through",
+        ),
     ];
     for (env, key, why) in cases {
         let error = load(&dir, "staging", env).expect_err(why).to_string();

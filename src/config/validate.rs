@@ -130,6 +130,14 @@ impl Settings {
         }
         self.metrics.validate()?;
         self.webhooks.validate()?;
+        self.storage_events.validate()?;
+        if self.uploads.complete_on_upload && self.storage.backend != super::StorageBackend::Local {
+            return Err(ConfigError::invalid(
+                "uploads.complete_on_upload",
+                "needs storage.backend = \"local\" (the bytes do not pass through this server \
+                 otherwise; with S3, let storage report uploads to POST /api/storage-events)",
+            ));
+        }
         Ok(())
     }
 }

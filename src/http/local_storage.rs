@@ -22,6 +22,7 @@ pub use form::post_object;
 use problems::rejected;
 
 use super::min_rate::MinimumRate;
+use crate::domain::{Asset, AssetStatus};
 use crate::error::{AppError, ProblemDetails};
 use crate::state::AppState;
 use crate::storage::StoredObject;
@@ -38,14 +39,14 @@ use crate::storage::local::{LocalStorage, SignedMethod, SignedRequest, UploadRej
         ("**key" = String, Path, description = "The storage key, as in the signed URL"),
     ),
     responses(
-        (status_code = 200, description = "Stored: `{size, checksum_sha256}` (a part: `{part_number, size, etag}`); `ETag` is the quoted hex SHA-256"),
+        (status_code = 200, description = "Stored: `{size, checksum_sha256}` (a part: `{part_number, size, etag}`); `ETag` is the quoted hex SHA-256. With `uploads.complete_on_upload`, a whole object's asset is completed by this request too, and the body adds `asset_id` and `uploaded_status: \"complete\"`"),
         (status_code = 400, description = "The body differs from what was signed (`content_length_mismatch`, `checksum_mismatch`, `body_unreadable`), or the part number is not 1-10000 (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "Missing, wrong or expired signature, or another content type (`signature_missing`, `signature_mismatch`, `url_expired`, `content_type_mismatch`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 408, description = "The body arrived slower than `storage.local.min_upload_rate` (`upload_too_slow`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such bucket (`not_found`), or the multipart upload was completed or aborted (`no_such_upload`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 409, description = "The asset is complete: its object cannot be replaced (`upload_already_complete`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 409, description = "The asset is complete: its object cannot be replaced (`upload_already_complete`); with `uploads.complete_on_upload`, stored but refused by completion (`upload_mismatch`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 413, description = "Larger than signed (`upload_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 503, description = "The object could not be stored (`storage_unavailable`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 503, description = "The object could not be stored (`storage_unavailable`); with `uploads.complete_on_upload`, stored but not completed because the database could not answer (`database_unavailable`): complete it with `PUT /api/status`", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn put_object(req: &mut Request, depot: &mut Depot, res: &mut Response) {
@@ -72,13 +73,51 @@ pub async fn put_object(req: &mut Request, depot: &mut Depot, res: &mut Response
     {
         Ok(stored) => {
             set_etag(res, &stored);
-            res.render(Json(serde_json::json!({
+            let completed = match complete_on_upload(depot, &storage, &key).await {
+                Ok(completed) => completed,
+                Err(error) => return error.to_problem().render(res),
+            };
+            let mut body = serde_json::json!({
                 "size": stored.size,
                 "checksum_sha256": stored.checksum_sha256.map(|c| c.to_string()),
-            })));
+            });
+            if let Some(asset) = completed {
+                body["asset_id"] = asset.id.to_string().into();
+                body["uploaded_status"] = asset.status.to_string().into();
+            }
+            res.render(Json(body));
         }
         Err(rejection) => rejected(rejection, res),
     }
+}
+
+/// With `uploads.complete_on_upload`, completes the pending asset stored under `key` right
+/// after its bytes were stored, exactly as `PUT /api/status` would (and so with its
+/// `asset.completed` event); returns the asset, `None` when the setting is off or no
+/// single-request upload has the key. A refusal or an outage is the request's answer: the
+/// bytes are stored, and `PUT /api/status` completes them later.
+async fn complete_on_upload(
+    depot: &Depot,
+    storage: &LocalStorage,
+    key: &str,
+) -> Result<Option<Asset>, AppError> {
+    let state = AppState::from_depot(depot)?;
+    if !state.settings.uploads.complete_on_upload {
+        return Ok(None);
+    }
+    let Some(asset) = state
+        .assets
+        .find_stored_under(storage.bucket(), key)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if asset.status == AssetStatus::Complete || asset.multipart.is_some() {
+        return Ok(None);
+    }
+    super::status::complete_asset(state, &asset, Vec::new())
+        .await
+        .map(Some)
 }
 
 /// Stores one part of a multipart upload and answers its `ETag`, which completion needs.

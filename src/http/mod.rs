@@ -13,6 +13,7 @@ mod min_rate;
 mod parts;
 pub mod rate_limit;
 mod status;
+mod storage_events;
 mod upload_tokens;
 mod uploads;
 mod uppy;
@@ -82,6 +83,12 @@ pub fn service(state: AppState) -> Service {
                         ),
                 ),
         );
+    // The object store's notifications carry their own token; no owner, no rate limit.
+    let api = if state.settings.storage_events.enabled() {
+        api.push(Router::with_path("storage-events").post(storage_events::receive_storage_events))
+    } else {
+        api
+    };
     let probes = Router::new()
         .push(Router::with_path("healthz").get(health::healthz))
         .push(Router::with_path("readyz").get(health::readyz));
@@ -111,6 +118,14 @@ pub fn service(state: AppState) -> Service {
             ))),
         )
         .merge_router(&documented);
+    let doc = if state.settings.storage_events.enabled() {
+        doc.add_security_scheme(
+            "storage_events_token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        )
+    } else {
+        doc
+    };
     let doc = crate::events::schema::add_webhook(doc);
     let mut doc = if state.settings.metrics.on_main_listener() {
         doc.add_path("/metrics", crate::metrics::http::openapi_path())

@@ -33,6 +33,7 @@ mod replicas;
 mod s3_storage;
 mod slow_uploads;
 mod status;
+mod storage_events;
 mod store_identity;
 mod tls;
 mod upload;

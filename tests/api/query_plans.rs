@@ -17,6 +17,8 @@ use crate::helpers::{
 };
 use crate::multipart::support::{MIB, complete, put_part, small_parts, start};
 
+const STORAGE_EVENTS_TOKEN: &str = "query-plans-storage-events-token-0123456789";
+
 /// Seeded rows; enough that a scan of the table costs more than any index path.
 const SEEDED: u32 = 200_000;
 
@@ -99,6 +101,34 @@ async fn run_the_api(app: &TestApp) {
     assert_eq!(signed.status().as_u16(), 200, "signing a part again");
     let completed = complete(app, multipart_id, json!(parts)).await;
     assert_eq!(completed.status().as_u16(), 200);
+
+    // Storage reporting a new object: the lookup by bucket and storage key.
+    let stored = app
+        .database()
+        .await
+        .query_one(
+            "SELECT bucket, storage_key FROM assets WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let (bucket, key): (String, String) = (stored.get(0), stored.get(1));
+    let notified = app
+        .client
+        .post(format!("{}/api/storage-events", app.address))
+        .bearer_auth(STORAGE_EVENTS_TOKEN)
+        .json(&json!({ "detail-type": "Object Created", "detail": {
+            "bucket": { "name": bucket },
+            "object": { "key": key },
+        }}))
+        .send()
+        .await
+        .unwrap();
+    let notified: Value = json_with_status(notified, 200).await;
+    assert_eq!(
+        notified["objects"][0]["outcome"], "already_complete",
+        "{notified}"
+    );
 }
 
 /// The generic plan of `query` (parameters unknown, as a prepared statement's plan once
@@ -196,6 +226,7 @@ async fn every_statement_on_assets_uses_an_index_on_a_large_table() {
         s.uploads.max_total_bytes = Some(1 << 40);
         s.lifecycle.sweeper_enabled = true;
         s.lifecycle.sweep_interval = Duration::from_millis(500);
+        s.storage_events.token = Some(STORAGE_EVENTS_TOKEN.to_owned().into());
     })
     .await;
 

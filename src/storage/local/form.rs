@@ -70,11 +70,12 @@ impl LocalStorage {
 
     /// Receives a form upload whose request has `content_type`: checks the fields, streams
     /// the file to disk within the signed limits, and publishes it only when nothing follows.
+    /// Returns the storage key the form named, and what was stored.
     pub async fn receive_form<S>(
         &self,
         content_type: Option<&str>,
         body: S,
-    ) -> Result<StoredObject, UploadRejection>
+    ) -> Result<(String, StoredObject), UploadRejection>
     where
         S: Stream<Item = std::io::Result<Bytes>> + Send + 'static,
     {
@@ -97,7 +98,10 @@ impl LocalStorage {
         let bytes = file.map_err(std::io::Error::other);
         let staged = self.stage(&signed, declared.as_deref(), bytes).await?;
         match form.next_field().await {
-            Ok(None) => staged.commit().await,
+            Ok(None) => {
+                let stored = staged.commit().await?;
+                Ok((signed.key, stored))
+            }
             Ok(Some(field)) => {
                 staged.discard().await;
                 Err(malformed(format!(
