@@ -113,6 +113,9 @@ impl CreatedObject {
         if !keys.contains(&self.reported_key) {
             keys.push(self.reported_key.clone());
         }
+        // No asset's key holds a NUL (object keys refuse control characters), and Postgres
+        // text cannot carry one.
+        keys.retain(|key| !key.contains('\0'));
         keys
     }
 }
@@ -460,5 +463,7 @@ mod tests {
         );
         assert_eq!(object("plain/key.txt").candidate_keys(), ["plain/key.txt"]);
         assert_eq!(object("bad%ff").candidate_keys(), ["bad%ff"]);
+        assert!(object("nul%00").candidate_keys() == ["nul%00"]);
+        assert!(object("nul\u{0}").candidate_keys().is_empty());
     }
 }
