@@ -2,12 +2,13 @@
 # What the outbox costs Postgres (see bench/README.md, "Events"): pgbench runs the statements
 # of POST /api/upload and PUT /api/status (a new pending asset, then its completion), as
 # src/db/assets.rs sends them, in three forms:
-#   plain     the statements without events: what runs when no endpoint subscribed (and what
-#             ran before events existed);
-#   empty     the statements with the event CTEs but an empty endpoint array (writes nothing;
-#             not sent by the server, measured to show why);
-#   endpoint  the statements with the event CTEs and one endpoint: each transaction also
-#             writes two events and two deliveries.
+#   plain       the statements without events: what runs when no endpoint subscribed (and
+#               what ran before events existed);
+#   two-tables  with one endpoint, the first outbox (migration V6 alone): each transaction
+#               writes two events and two deliveries, jsonb bodies, six indexes;
+#   intake      with one endpoint, what the server sends now: each transaction writes two
+#               rows into `event_intake` (json bodies, one index); the dispatcher's move into
+#               `events` and `event_deliveries` is off the request path and not measured here.
 # Prepared mode, fsync=off as in run.sh.
 #
 # Environment (all optional): UPLOADER_TEST_POSTGRES_IMAGE, BENCH_DURATION (default 10),
@@ -42,9 +43,16 @@ UPDATE="UPDATE assets SET status = 'complete', completed_at = now(), stored_size
 TAIL="SELECT $COLUMNS FROM assets WHERE id = lpad(to_hex(:idnum::bigint), 32, '0')::uuid AND owner = :owner AND NOT EXISTS (SELECT 1 FROM completed)"
 # (pgbench would take the format's ":MI" for a variable: the colons are written \x3a.)
 ts() { echo "to_char(($1) AT TIME ZONE 'UTC', E'YYYY-MM-DD\"T\"HH24\\x3aMI\\x3aSS.US\"Z\"')"; }
-# db::events::record_events, for the CTE `$1`, event type `$2`, rows matching `$3`.
-events() {
-    echo ", $1_event AS (INSERT INTO events (id, type, asset_id, payload) SELECT gen_random_uuid(), '$2', s.id, jsonb_build_object('type', '$2', 'timestamp', $(ts 'now()'), 'data', jsonb_build_object('asset_id', s.id, 'owner', s.owner, 'object_key', s.object_key, 'bucket', s.bucket, 'storage_key', s.storage_key, 'size', coalesce(s.stored_size, s.content_length), 'content_type', s.content_type, 'checksum_sha256', s.checksum_sha256, 'created_at', $(ts s.created_at), 'completed_at', $(ts s.completed_at))) FROM $1 s WHERE cardinality(:endpoints::text[]) > 0 AND ($3) RETURNING id), $1_deliveries AS (INSERT INTO event_deliveries (event_id, endpoint) SELECT e.id, t.endpoint FROM $1_event e CROSS JOIN unnest(:endpoints::text[]) AS t(endpoint))"
+# The event CTEs, for the CTE `$1`, event type `$2`, rows matching `$3`: the first outbox
+# (`two_tables`) and db::events::record_events (`intake`).
+body() {
+    echo "$1_build_object('type', '$2', 'timestamp', $(ts 'now()'), 'data', $1_build_object('asset_id', s.id, 'owner', s.owner, 'object_key', s.object_key, 'bucket', s.bucket, 'storage_key', s.storage_key, 'size', coalesce(s.stored_size, s.content_length), 'content_type', s.content_type, 'checksum_sha256', s.checksum_sha256, 'created_at', $(ts s.created_at), 'completed_at', $(ts s.completed_at)))"
+}
+two_tables() {
+    echo ", $1_event AS (INSERT INTO events (id, type, asset_id, payload) SELECT gen_random_uuid(), '$2', s.id, $(body jsonb "$2") FROM $1 s WHERE ($3) RETURNING id), $1_deliveries AS (INSERT INTO event_deliveries (event_id, endpoint) SELECT e.id, t.endpoint FROM $1_event e CROSS JOIN unnest(:endpoints::text[]) AS t(endpoint))"
+}
+intake() {
+    echo ", $1_event AS (INSERT INTO event_intake (type, asset_id, endpoints, payload) SELECT '$2', s.id, :endpoints::text[], $(body json "$2") FROM $1 s WHERE $3)"
 }
 HEADER='\set n :n + 1
 \set idnum :run * 1000000000000 + :n * 1000 + :client_id'
@@ -53,17 +61,22 @@ $HEADER
 $INSERT;
 WITH completed AS ($UPDATE) SELECT $COLUMNS FROM completed UNION ALL $TAIL;
 SQL
-cat >"$WORK/events.sql" <<SQL
+cat >"$WORK/two_tables.sql" <<SQL
 $HEADER
-WITH issued AS ($INSERT)$(events issued asset.created s.inserted) SELECT * FROM issued;
-WITH completed AS ($UPDATE)$(events completed asset.completed true) SELECT $COLUMNS FROM completed UNION ALL $TAIL;
+WITH issued AS ($INSERT)$(two_tables issued asset.created s.inserted) SELECT * FROM issued;
+WITH completed AS ($UPDATE)$(two_tables completed asset.completed true) SELECT $COLUMNS FROM completed UNION ALL $TAIL;
+SQL
+cat >"$WORK/intake.sql" <<SQL
+$HEADER
+WITH issued AS ($INSERT)$(intake issued asset.created s.inserted) SELECT * FROM issued;
+WITH completed AS ($UPDATE)$(intake completed asset.completed true) SELECT $COLUMNS FROM completed UNION ALL $TAIL;
 SQL
 
 run=0
 printf '| form | conns | tps | p50 ms | p99 ms | failed |\n|---|---|---|---|---|---|\n'
 for c in $CONNECTIONS; do
   for _ in $(seq "$ROUNDS"); do
-    for variant in "plain plain {}" "empty events {}" "endpoint events {bench}"; do
+    for variant in "plain plain {}" "two-tables two_tables {bench}" "intake intake {bench}"; do
         read -r form script endpoints <<<"$variant"
         run=$((run + 1))
         out=$(pgbench -n -M prepared -h "$PG_HOST" -p "$PG_PORT" -U uploader -c "$c" -j "$(nproc)" \

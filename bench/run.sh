@@ -16,6 +16,11 @@
 #   BENCH_RATE_LIMIT              off (default), memory or redis: rate limits on, with buckets
 #                                 too large to refuse anything, so their cost is measured; redis
 #                                 starts Debian's redis-server on a loopback port
+#   BENCH_WEBHOOKS                off (default), recorded or delivered: one webhook endpoint
+#                                 subscribed to every event type, so the request path records
+#                                 events; with recorded the dispatcher never sends them (only
+#                                 the writes are measured), with delivered it sends them all
+#                                 to bench/receiver.py on a loopback port while measured
 #   CARGO_TARGET_DIR              where the release binary is built (default target/)
 set -euo pipefail
 
@@ -38,6 +43,8 @@ WORK=$(mktemp -d)
 SERVER_PID=""
 RATE_LIMIT=${BENCH_RATE_LIMIT:-off}
 REDIS_PID=""
+WEBHOOKS=${BENCH_WEBHOOKS:-off}
+RECEIVER_PID=""
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -45,6 +52,7 @@ cleanup() {
     local status=$?
     [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
     [[ -n "$REDIS_PID" ]] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
+    [[ -n "$RECEIVER_PID" ]] && kill "$RECEIVER_PID" 2>/dev/null && wait "$RECEIVER_PID" 2>/dev/null
     docker rm -f "$NAME-pg" "$NAME-s3" >/dev/null 2>&1 || true
     rm -rf "$WORK"
     exit "$status"
@@ -133,6 +141,25 @@ rate_limit_env() {
     esac
 }
 
+# The webhook settings of $WEBHOOKS, as environment assignments.
+webhook_env() {
+    local endpoints="[{\"name\":\"bench\",\"url\":\"http://127.0.0.1:$RECEIVER_PORT/hook\",\"secret\":\"whsec_$(printf 'bench-webhook-secret-0123456789' | base64)\"}]"
+    case $WEBHOOKS in
+    off) ;;
+    recorded) echo UPLOADER_WEBHOOKS__ENDPOINTS="$endpoints" UPLOADER_WEBHOOKS__ALLOW_PRIVATE_TARGETS=true UPLOADER_WEBHOOKS__POLL_INTERVAL=1h ;;
+    delivered) echo UPLOADER_WEBHOOKS__ENDPOINTS="$endpoints" UPLOADER_WEBHOOKS__ALLOW_PRIVATE_TARGETS=true UPLOADER_WEBHOOKS__BATCH_SIZE=256 ;;
+    *) log "BENCH_WEBHOOKS must be off, recorded or delivered"; return 1 ;;
+    esac
+}
+
+start_receiver() {
+    RECEIVER_PORT=$((PORT + 2))
+    python3 "$BENCH_DIR/receiver.py" "$RECEIVER_PORT" >"$WORK/receiver.log" 2>&1 &
+    RECEIVER_PID=$!
+    until curl -s -o /dev/null -X POST "http://127.0.0.1:$RECEIVER_PORT/hook"; do sleep 0.1; done
+    log "webhook receiver at 127.0.0.1:$RECEIVER_PORT"
+}
+
 start_redis() {
     REDIS_PORT=$((PORT + 1))
     redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
@@ -143,8 +170,9 @@ start_redis() {
 
 # Starts the server; READY_MS is the time from process start to /readyz answering 200.
 start_server() {
-    local started now limits
+    local started now limits webhooks
     limits=$(rate_limit_env)
+    webhooks=$(webhook_env)
     started=$(date +%s%N)
     # shellcheck disable=SC2086 # the assignments are words on purpose
     env UPLOADER_PROFILE=production \
@@ -156,7 +184,7 @@ start_server() {
         UPLOADER_STORAGE__S3__CREATE_BUCKET=true \
         UPLOADER_AUTH__MODE=api_key \
         UPLOADER_AUTH__API_KEYS="[{\"owner\":\"$OWNER\",\"sha256\":\"$(printf %s "$API_KEY" | sha256sum | cut -d' ' -f1)\"}]" \
-        $limits \
+        $limits $webhooks \
         AWS_ACCESS_KEY_ID=minioadmin AWS_SECRET_ACCESS_KEY=minioadmin \
         AWS_EC2_METADATA_DISABLED=true \
         "$BINARY" --config-dir "$ROOT/config" >>"$WORK/server.log" 2>&1 &
@@ -267,6 +295,7 @@ describe_machine() {
     echo "postgres: $PG_IMAGE (server $(PGPASSWORD=uploader psql -qtA -h "$PG_HOST" -p "$PG_PORT" -U uploader -c "SHOW server_version" uploader)), s3: $S3_IMAGE"
     echo "load average (1/5/15 min) before the run: $LOAD_AT_START; after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "rate limits: $RATE_LIMIT (BENCH_RATE_LIMIT)"
+    echo "webhooks: $WEBHOOKS (BENCH_WEBHOOKS)$([[ $WEBHOOKS != delivered ]] || echo ", $(wc -l <"$WORK/receiver.log") events received")"
     echo "tools: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(pgbench --version); ${DURATION} s per measurement, wrk/pgbench threads: $THREADS"
 }
 
@@ -279,6 +308,8 @@ main() {
     fi
     start_containers
     [[ $RATE_LIMIT != redis ]] || start_redis
+    RECEIVER_PORT=$((PORT + 2))
+    [[ $WEBHOOKS != delivered ]] || start_receiver
     local first restart
     start_server
     first=$READY_MS

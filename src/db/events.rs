@@ -1,6 +1,7 @@
-//! The SQL of the outbox: the CTEs that record an event in the statement of the change it
-//! reports (used by `assets` and `lifecycle`), and the [`EventRepository`] the dispatcher and
-//! the `events` command use to claim, record, list, retry and prune deliveries.
+//! The SQL of the outbox: the CTE that records an event in the intake, in the statement of
+//! the change it reports (used by `assets` and `lifecycle`), and the [`EventRepository`] the
+//! dispatcher and the `events` command use to move events out of the intake and to claim,
+//! record, list, retry and prune deliveries.
 
 use std::time::Duration;
 
@@ -16,14 +17,17 @@ fn rfc3339(expression: &str) -> String {
     format!("to_char(({expression}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
 }
 
-/// CTEs to append (with their leading comma) to a `WITH` whose CTE `source` returns asset
+/// A CTE to append (with its leading comma) to a `WITH` whose CTE `source` returns asset
 /// columns: for each row of `source` matching `filter` (an expression over `s`), an event of
-/// `event_type`, and one delivery per endpoint name in the `text[]` parameter `$param`.
+/// `event_type` in `event_intake`, naming the endpoints in the `text[]` parameter `$param`.
+/// [`EventRepository::take_intake`] later moves it into `events` and one delivery per
+/// endpoint.
 ///
-/// Callers send these only when some endpoint subscribed to `event_type`, and otherwise the
-/// statement as it was without events: two more data-modifying CTEs cost each execution the
-/// opening and locking of both tables and their indexes even when they write nothing
-/// (measured in bench/README.md), so no endpoint must mean no cost.
+/// Callers send this only when some endpoint subscribed to `event_type`, and otherwise the
+/// statement as it was without events: even a data-modifying CTE that writes nothing costs
+/// each execution the opening and locking of its table (measured in bench/README.md), so no
+/// endpoint must mean no cost. The body is `json`, not `jsonb`, and the intake has no index
+/// but its key: both measured to matter on the request path.
 pub(super) fn record_events(
     source: &str,
     event_type: EventType,
@@ -36,20 +40,15 @@ pub(super) fn record_events(
     let now = rfc3339("now()");
     format!(
         ", {source}_event AS ( \
-             INSERT INTO events (id, type, asset_id, payload) \
-             SELECT gen_random_uuid(), '{kind}', s.id, jsonb_build_object( \
-                 'type', '{kind}', 'timestamp', {now}, 'data', jsonb_build_object( \
+             INSERT INTO event_intake (type, asset_id, endpoints, payload) \
+             SELECT '{kind}', s.id, ${param}::text[], json_build_object( \
+                 'type', '{kind}', 'timestamp', {now}, 'data', json_build_object( \
                      'asset_id', s.id, 'owner', s.owner, 'object_key', s.object_key, \
                      'bucket', s.bucket, 'storage_key', s.storage_key, \
                      'size', coalesce(s.stored_size, s.content_length), \
                      'content_type', s.content_type, 'checksum_sha256', s.checksum_sha256, \
                      'created_at', {created_at}, 'completed_at', {completed_at})) \
-             FROM {source} s WHERE cardinality(${param}::text[]) > 0 AND ({filter}) \
-             RETURNING id), \
-         {source}_deliveries AS ( \
-             INSERT INTO event_deliveries (event_id, endpoint) \
-             SELECT e.id, t.endpoint FROM {source}_event e \
-             CROSS JOIN unnest(${param}::text[]) AS t(endpoint))"
+             FROM {source} s WHERE {filter})"
     )
 }
 
@@ -128,6 +127,39 @@ pub struct EventRepository {
 impl EventRepository {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
+    }
+
+    /// Moves up to `batch` events from the intake the request path writes into `events`, with
+    /// one due delivery per endpoint named when the change committed, oldest first; returns how
+    /// many. One statement, so an event is either still in the intake or fully moved, and
+    /// `SKIP LOCKED`, so replicas moving at once take different rows. A delivery's `max_age`
+    /// window starts at the change, not at the move.
+    pub async fn take_intake(&self, batch: u32) -> Result<u64, DbError> {
+        let conn = self.pool.get().await?;
+        // `taken` calls a volatile function and is referenced twice, so it is computed once:
+        // one id per event.
+        let row = conn
+            .query_typed_one(
+                "WITH moved AS ( \
+                     DELETE FROM event_intake WHERE id = ANY(ARRAY( \
+                         SELECT id FROM event_intake ORDER BY id LIMIT $1 \
+                         FOR UPDATE SKIP LOCKED)) \
+                     RETURNING id, type, asset_id, endpoints, payload, created_at), \
+                 taken AS (SELECT gen_random_uuid() AS event_id, * FROM moved), \
+                 inserted AS ( \
+                     INSERT INTO events (id, type, asset_id, payload, created_at) \
+                     SELECT event_id, type, asset_id, payload::jsonb, created_at FROM taken \
+                     RETURNING id), \
+                 deliveries AS ( \
+                     INSERT INTO event_deliveries (event_id, endpoint, next_attempt_at, started_at) \
+                     SELECT t.event_id, e.endpoint, now(), t.created_at \
+                     FROM taken t CROSS JOIN unnest(t.endpoints) AS e(endpoint)) \
+                 SELECT count(*) FROM inserted",
+                &[(&i64::from(batch), Type::INT8)],
+            )
+            .await?;
+        let moved: i64 = row.try_get(0)?;
+        Ok(u64::try_from(moved).unwrap_or(0))
     }
 
     /// Claims up to `batch` due deliveries to `endpoints` for one attempt each: counts the
@@ -237,14 +269,24 @@ impl EventRepository {
             .await?)
     }
 
-    /// How many deliveries wait, and how late the earliest due one is.
+    /// How many deliveries wait (those still in the intake included), and how late the
+    /// earliest due one is.
     pub async fn queue_stats(&self) -> Result<QueueStats, DbError> {
         let conn = self.pool.get().await?;
         let row = conn
             .query_typed_one(
-                "SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - \
-                     min(next_attempt_at) FILTER (WHERE next_attempt_at <= now())), 0)::float8 AS oldest \
-                 FROM event_deliveries WHERE status = 'pending'",
+                "WITH due AS ( \
+                     SELECT count(*) AS pending, \
+                         min(next_attempt_at) FILTER (WHERE next_attempt_at <= now()) AS oldest \
+                     FROM event_deliveries WHERE status = 'pending'), \
+                 intake AS ( \
+                     SELECT coalesce(sum(cardinality(endpoints)), 0) AS pending, \
+                         min(created_at) AS oldest \
+                     FROM event_intake) \
+                 SELECT (due.pending + intake.pending)::bigint AS pending, \
+                     coalesce(extract(epoch FROM now() - \
+                         least(due.oldest, intake.oldest)), 0)::float8 AS oldest \
+                 FROM due, intake",
                 &[],
             )
             .await?;

@@ -1,4 +1,5 @@
-//! The dispatcher every replica runs: claim due deliveries, attempt them, record the outcome.
+//! The dispatcher every replica runs: move new events out of the intake, claim due deliveries,
+//! attempt them, record the outcome.
 //!
 //! Claims use `FOR UPDATE SKIP LOCKED` and push the claimed rows' `next_attempt_at` out by a
 //! lease, so replicas never take the same delivery at once and a replica that dies mid-attempt
@@ -89,11 +90,13 @@ impl Dispatcher {
         })
     }
 
-    /// Claims one batch of due deliveries and attempts them all at once; returns how many.
+    /// Moves one batch of new events out of the intake, claims one batch of due deliveries and
+    /// attempts them all at once; returns how many were attempted.
     pub async fn dispatch_once(&self) -> Result<usize, DbError> {
         if self.names.is_empty() {
             return Ok(0);
         }
+        self.events.take_intake(self.settings.batch_size).await?;
         let lease = self.settings.attempt_timeout * 2 + Duration::from_secs(5);
         let claimed = self
             .events
@@ -143,9 +146,13 @@ impl Dispatcher {
         }
     }
 
-    /// Gives up overdue deliveries, prunes old ones, refreshes the queue gauges.
+    /// Moves what is left in the intake, gives up overdue deliveries, prunes old ones, refreshes
+    /// the queue gauges.
     async fn keep_house(&self) {
         let result: Result<(), DbError> = async {
+            // Events a replica without endpoints recorded before its endpoints were removed,
+            // or while none of the others was running.
+            self.events.take_intake(self.settings.batch_size).await?;
             let given_up = self.events.give_up_overdue(self.settings.max_age).await?;
             if given_up > 0 {
                 tracing::warn!(

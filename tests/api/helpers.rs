@@ -166,13 +166,25 @@ impl Drop for TestApp {
 impl TestApp {
     /// Stops this server and starts another with the same settings, database and storage, as
     /// a deploy or a crash-and-restart does.
-    pub async fn restart(mut self) -> TestApp {
-        let settings = self.settings.clone();
+    pub async fn restart(self) -> TestApp {
+        self.restart_with(|_| {}).await
+    }
+
+    /// [`TestApp::restart`], with `configure` adjusting the settings first (a deploy of a new
+    /// configuration).
+    pub async fn restart_with(mut self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.settings.clone();
+        configure(&mut settings);
         let local_root = self.local_root.take();
         drop(self);
         // The old server's dispatcher stops once its shutdown has begun.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         start(settings, local_root).await
+    }
+
+    /// The settings this server was built from.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The URL of the test's own database (for the binary's commands).

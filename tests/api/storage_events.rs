@@ -43,12 +43,14 @@ async fn status_of(app: &TestApp, asset_id: Uuid) -> String {
     asset["status"].as_str().unwrap().to_owned()
 }
 
-/// How many `asset.completed` events the database recorded for the asset.
+/// How many `asset.completed` events the database recorded for the asset (moved out of the
+/// intake or not).
 async fn completed_events(app: &TestApp, asset_id: Uuid) -> i64 {
     app.database()
         .await
         .query_one(
-            "SELECT count(*) FROM events WHERE asset_id = $1 AND type = 'asset.completed'",
+            "SELECT (SELECT count(*) FROM events WHERE asset_id = $1 AND type = 'asset.completed') \
+                 + (SELECT count(*) FROM event_intake WHERE asset_id = $1 AND type = 'asset.completed')",
             &[&asset_id],
         )
         .await

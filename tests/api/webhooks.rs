@@ -108,7 +108,8 @@ async fn finished_deliveries_and_their_events_are_pruned_after_the_retention() {
             .database()
             .await
             .query_one(
-                "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM event_deliveries)",
+                "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM event_deliveries) \
+                     + (SELECT count(*) FROM event_intake)",
                 &[],
             )
             .await
@@ -168,6 +169,91 @@ async fn deliveries_due_when_the_server_restarts_are_delivered_by_the_next_one()
     let ids: std::collections::HashSet<&str> = delivered.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids.len(), 5, "each event delivered: {delivered:#?}");
     wait_for_status(&app, "delivered").await;
+}
+
+/// How many events wait in the intake for a dispatcher to move them.
+async fn in_intake(app: &TestApp) -> i64 {
+    app.database()
+        .await
+        .query_one("SELECT count(*) FROM event_intake", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn events_a_stopped_server_left_in_the_intake_are_delivered_by_the_next_one() {
+    let receiver = Receiver::start(0).await;
+    // A dispatcher that moves and claims once at start, then sleeps: the events recorded
+    // after that stay in the intake, as they do when a server stops right after a change.
+    let app = spawn_app_with(Backend::Local, |s| {
+        receiver.configure(s);
+        s.webhooks.poll_interval = Duration::from_secs(3600);
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for n in 0..3 {
+        issue(&app, &format!("intake/{n}.bin")).await;
+    }
+    assert_eq!(in_intake(&app).await, 3);
+    assert!(receiver.requests().is_empty());
+
+    let app = app.restart_with(fast_webhooks).await;
+
+    let delivered = receiver.wait_for_delivered(3).await;
+    assert!(
+        delivered
+            .iter()
+            .all(|r| r.verified && r.event_type() == "asset.created")
+    );
+    let keys: std::collections::HashSet<String> = delivered
+        .iter()
+        .map(|r| r.payload["data"]["object_key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), 3, "{delivered:#?}");
+    wait_for_status(&app, "delivered").await;
+    assert_eq!(in_intake(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_delivery_claimed_by_a_replica_that_died_is_sent_once_its_lease_runs_out() {
+    use cloud_asset_uploader::db::{EventRepository, connect_lazy};
+
+    let receiver = Receiver::start(0).await;
+    let app = spawn_app_with(Backend::Local, |s| {
+        receiver.configure(s);
+        s.webhooks.poll_interval = Duration::from_secs(3600);
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    issue(&app, "lease/claimed.bin").await;
+    // The replica that "dies": it moves the event and claims its delivery with a 2 s lease,
+    // then never sends it nor records anything.
+    let events = EventRepository::new(connect_lazy(&app.settings().database).unwrap());
+    assert_eq!(events.take_intake(10).await.unwrap(), 1);
+    let claimed = events
+        .claim(&["receiver".to_owned()], 10, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let claimed_at = tokio::time::Instant::now();
+
+    let app = app.restart_with(fast_webhooks).await;
+
+    let delivered = receiver.wait_for_delivered(1).await;
+    assert!(
+        claimed_at.elapsed() >= Duration::from_millis(1900),
+        "sent {:?} after the claim, before its lease ran out",
+        claimed_at.elapsed()
+    );
+    assert_eq!(
+        delivered[0].id,
+        format!("evt_{}", claimed[0].event_id.simple()),
+        "the claimed event"
+    );
+    let rows = wait_for_status(&app, "delivered").await;
+    assert_eq!(rows[0].1, 2, "the lost attempt counts: {rows:?}");
+    assert_eq!(receiver.requests().len(), 1);
 }
 
 #[tokio::test]
