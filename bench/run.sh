@@ -18,8 +18,8 @@
 #                                 starts Debian's redis-server on a loopback port
 #   BENCH_WEBHOOKS                off (default), recorded or delivered: one webhook endpoint
 #                                 subscribed to every event type, so the request path records
-#                                 events; with recorded the dispatcher never sends them (only
-#                                 the writes are measured), with delivered it sends them all
+#                                 events; with recorded the dispatcher is idle while measured
+#                                 (only the writes are measured), with delivered it sends them all
 #                                 to bench/receiver.py on a loopback port while measured
 #   CARGO_TARGET_DIR              where the release binary is built (default target/)
 set -euo pipefail
@@ -160,6 +160,21 @@ start_receiver() {
     log "webhook receiver at 127.0.0.1:$RECEIVER_PORT"
 }
 
+# With BENCH_WEBHOOKS=recorded: waits until the restarted server's dispatcher has moved and
+# attempted the set-up's events once (the receiver's port is closed, so each is due again
+# only after its backoff) and gone to sleep for its hour-long poll interval, so the
+# measurements see the writes of the request path and no delivery work.
+wait_for_idle_dispatcher() {
+    local busy
+    for _ in $(seq 1 100); do
+        busy=$(PGPASSWORD=uploader psql -qtA -h "$PG_HOST" -p "$PG_PORT" -U uploader -c \
+            "SELECT (SELECT count(*) FROM event_intake) + (SELECT count(*) FROM event_deliveries WHERE status = 'pending' AND attempts = 0)" uploader)
+        [[ $busy != 0 ]] || { sleep 1; return 0; }
+        sleep 0.2
+    done
+    log "the dispatcher did not go idle"; return 1
+}
+
 start_redis() {
     REDIS_PORT=$((PORT + 1))
     redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
@@ -295,7 +310,12 @@ describe_machine() {
     echo "postgres: $PG_IMAGE (server $(PGPASSWORD=uploader psql -qtA -h "$PG_HOST" -p "$PG_PORT" -U uploader -c "SHOW server_version" uploader)), s3: $S3_IMAGE"
     echo "load average (1/5/15 min) before the run: $LOAD_AT_START; after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "rate limits: $RATE_LIMIT (BENCH_RATE_LIMIT)"
-    echo "webhooks: $WEBHOOKS (BENCH_WEBHOOKS)$([[ $WEBHOOKS != delivered ]] || echo ", $(wc -l <"$WORK/receiver.log") events received")"
+    local events=""
+    case $WEBHOOKS in
+    recorded) events=", $(PGPASSWORD=uploader psql -qtA -h "$PG_HOST" -p "$PG_PORT" -U uploader -c "SELECT count(*) FROM event_intake" uploader) events recorded and left in the intake" ;;
+    delivered) events=", $(wc -l <"$WORK/receiver.log") events received" ;;
+    esac
+    echo "webhooks: $WEBHOOKS (BENCH_WEBHOOKS)$events"
     echo "tools: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(pgbench --version); ${DURATION} s per measurement, wrk/pgbench threads: $THREADS"
 }
 
@@ -317,6 +337,7 @@ main() {
     stop_server
     start_server
     restart=$READY_MS
+    [[ $WEBHOOKS != recorded ]] || wait_for_idle_dispatcher
     write_pgbench_scripts
 
     # Warm-up: the pool opens its connections, caches fill; not measured.

@@ -29,6 +29,9 @@ pub struct SweepReport {
     pub orphans: Vec<String>,
     /// Ids of the removed (or removable) multipart uploads no asset refers to.
     pub stale_uploads: Vec<String>,
+    /// The storage backend's own working files a crash left behind (local backend: unfinished
+    /// staging files, records of objects that are gone), as paths inside the store.
+    pub leftovers: Vec<String>,
     /// Another sweeper held the lock; this one did nothing.
     pub skipped: bool,
 }
@@ -120,7 +123,7 @@ impl Sweeper {
 
     /// Removes objects under `key_prefix` that no asset refers to and that are older than
     /// `pending_grace` (younger ones may belong to an upload being recorded right now), and
-    /// likewise unfinished multipart uploads.
+    /// likewise unfinished multipart uploads and the backend's leftover working files.
     pub async fn sweep_orphans(&self, dry_run: bool) -> anyhow::Result<SweepReport> {
         let cutoff = Utc::now() - chrono::Duration::from_std(self.grace).unwrap_or_default();
         let candidates: Vec<String> = self
@@ -147,6 +150,16 @@ impl Sweeper {
             }
         }
         report.stale_uploads = self.sweep_stale_uploads(cutoff, dry_run).await?;
+        report.leftovers = self
+            .storage
+            .sweep_leftovers(cutoff, dry_run)
+            .await
+            .context("sweeping the storage's working files")?;
+        if !dry_run {
+            for path in &report.leftovers {
+                tracing::info!(path = %path, "deleted a leftover working file");
+            }
+        }
         Ok(report)
     }
 

@@ -151,6 +151,9 @@ async fn sweep(settings: Settings, orphans: bool, dry_run: bool) -> anyhow::Resu
         for upload in report.stale_uploads {
             println!("{verb} stale multipart upload {upload}");
         }
+        for path in report.leftovers {
+            println!("{verb} leftover working file {path}");
+        }
     }
     Ok(())
 }

@@ -124,6 +124,19 @@ impl Storage for InstrumentedStorage {
         self.timed("list", self.inner.list(prefix), |_| "ok").await
     }
 
+    async fn sweep_leftovers(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        dry_run: bool,
+    ) -> Result<Vec<String>, StorageError> {
+        self.timed(
+            "sweep_leftovers",
+            self.inner.sweep_leftovers(before, dry_run),
+            |_| "ok",
+        )
+        .await
+    }
+
     async fn check_ready(&self) -> Result<(), StorageError> {
         self.timed("check_ready", self.inner.check_ready(), |_| "ok")
             .await

@@ -157,6 +157,17 @@ pub trait Storage: Send + Sync {
         Ok(())
     }
 
+    /// Removes this backend's own working files that a crash left behind and that were last
+    /// modified before `before`; returns them (paths inside the store). With `dry_run`, only
+    /// returns them. Backends that keep no such files (S3) have nothing to do.
+    async fn sweep_leftovers(
+        &self,
+        _before: chrono::DateTime<chrono::Utc>,
+        _dry_run: bool,
+    ) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
+
     /// Multipart uploads, when this backend offers them.
     fn multipart(&self) -> Option<&dyn MultipartStorage> {
         None

@@ -261,3 +261,85 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// Sets the modification time of `path` to `age` ago.
+fn age_file(path: &Path, age: Duration) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - age)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_orphan_scan_removes_old_unfinished_uploads_and_records_of_vanished_objects() {
+    use cloud_asset_uploader::db::{AssetRepository, connect_lazy};
+    use cloud_asset_uploader::lifecycle::Sweeper;
+    use cloud_asset_uploader::storage;
+
+    let app = crate::helpers::spawn_app_with(Backend::Local, |s| {
+        s.lifecycle.sweeper_enabled = false;
+    })
+    .await;
+    let bucket = bucket_dir(&app);
+    let record_of = |object: &Path| {
+        bucket
+            .join("~records")
+            .join(object.strip_prefix(&bucket).unwrap())
+    };
+    let two_hours = Duration::from_secs(7200);
+    app.store("leftovers/kept.bin", b"kept").await;
+    app.store("leftovers/vanished.bin", b"vanished").await;
+    let kept = object_file(&app, "kept.bin");
+    let vanished = object_file(&app, "vanished.bin");
+    // A record whose object is still there is kept, however old: it is what keeps a file
+    // altered behind the server's back from being completed.
+    age_file(&record_of(&kept), two_hours);
+    // The object removed behind the server's back: its record names nothing any more.
+    std::fs::remove_file(&vanished).unwrap();
+    age_file(&record_of(&vanished), two_hours);
+    // An upload whose server died while writing it, and one being written right now.
+    let crashed = bucket.join("~staging").join("tmp-crashed");
+    let streaming = bucket.join("~staging").join("tmp-streaming");
+    std::fs::write(&crashed, b"half an upl").unwrap();
+    std::fs::write(&streaming, b"still arriving").unwrap();
+    age_file(&crashed, two_hours);
+
+    let settings = app.settings().clone();
+    let storage = storage::from_settings(&settings, &app.address.parse().unwrap())
+        .await
+        .unwrap();
+    let pool = connect_lazy(&settings.database).unwrap();
+    let sweeper = Sweeper::new(AssetRepository::new(pool), storage, &settings);
+    let mut expected = vec![
+        "~staging/tmp-crashed".to_owned(),
+        record_of(&vanished)
+            .strip_prefix(&bucket)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned(),
+    ];
+    expected.sort();
+
+    let mut dry = sweeper.sweep_orphans(true).await.unwrap().leftovers;
+    dry.sort();
+    assert_eq!(dry, expected);
+    assert!(
+        crashed.exists() && record_of(&vanished).exists(),
+        "a dry run deletes nothing"
+    );
+
+    let mut swept = sweeper.sweep_orphans(false).await.unwrap().leftovers;
+    swept.sort();
+    assert_eq!(swept, expected);
+    assert!(!crashed.exists());
+    assert!(!record_of(&vanished).exists());
+    assert!(streaming.exists(), "a file still being written stays");
+    assert!(record_of(&kept).exists() && kept.exists());
+    assert!(
+        sweeper
+            .sweep_orphans(false)
+            .await
+            .unwrap()
+            .leftovers
+            .is_empty()
+    );
+}

@@ -9,6 +9,7 @@
 
 mod development_key;
 mod form;
+mod leftovers;
 mod marker;
 mod multipart;
 mod parts;
@@ -291,6 +292,14 @@ impl Storage for LocalStorage {
             .into_iter()
             .filter(|object| object.storage_key != self.marker_key)
             .collect())
+    }
+
+    async fn sweep_leftovers(
+        &self,
+        before: chrono::DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<Vec<String>, StorageError> {
+        self.sweep_working_files(before.into(), dry_run).await
     }
 
     fn multipart(&self) -> Option<&dyn MultipartStorage> {
