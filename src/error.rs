@@ -169,7 +169,14 @@ pub struct QuotaUse {
 }
 
 impl ProblemDetails {
-    pub fn new(status: StatusCode, code: &str, title: &str, detail: impl Into<String>) -> Self {
+    /// The answer to an error status no variant covers (salvo's own, e.g. a 400 from a
+    /// malformed request line): `http_<status>`, titled with the status's reason phrase.
+    pub fn for_status(status: StatusCode) -> Self {
+        let reason = status.canonical_reason().unwrap_or("Error");
+        Self::new(status, &format!("http_{}", status.as_u16()), reason, reason)
+    }
+
+    fn new(status: StatusCode, code: &str, title: &str, detail: impl Into<String>) -> Self {
         Self {
             kind: format!("urn:cloud-asset-uploader:problem:{code}"),
             title: title.to_owned(),

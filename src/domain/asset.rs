@@ -28,6 +28,14 @@ impl AssetId {
     }
 }
 
+impl FromStr for AssetId {
+    type Err = ValidationError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::parse(value)
+    }
+}
+
 impl From<Uuid> for AssetId {
     fn from(id: Uuid) -> Self {
         Self(id)
@@ -41,7 +49,12 @@ impl fmt::Display for AssetId {
 }
 
 /// Where an asset is in its life. Completion is one-way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// It documents itself (`ToSchema`) so that the API's parameters and bodies show the two
+/// values rather than free text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, salvo::oapi::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[salvo(schema(name = AssetStatus))]
 pub enum AssetStatus {
     /// An upload URL was issued; the bytes may or may not be in storage yet.
     Pending,

@@ -5,41 +5,26 @@ use salvo::prelude::Json;
 use salvo::{Depot, Request};
 use serde::{Deserialize, Serialize};
 
-use super::{expiry, owner_of, rfc3339};
-use crate::domain::{AssetId, AssetStatus, ValidationError};
+use super::query::{self, parse_query};
+use super::{Caller, expiry, rfc3339};
+use crate::domain::{AssetId, AssetStatus};
 use crate::error::{AppError, ProblemDetails};
-use crate::state::AppState;
 use crate::storage::DownloadSpec;
 
 /// Which asset, and for how long.
 #[derive(Debug, Deserialize, ToParameters)]
+#[serde(deny_unknown_fields)]
 #[salvo(parameters(default_parameter_in = Query))]
 struct AccessQuery {
     /// Id returned by `POST /api/upload`.
-    asset_id: String,
+    #[serde(deserialize_with = "query::required")]
+    #[salvo(parameter(value_type = String, format = "uuid"))]
+    asset_id: AssetId,
     /// Lifetime of the URL in seconds (default `access.default_expires_in`, at most
     /// `access.max_expires_in`).
+    #[serde(default, deserialize_with = "query::number")]
     #[salvo(parameter(minimum = 1))]
     expires_in: Option<u64>,
-}
-
-/// The query, each parameter checked on its own so an error can name it.
-fn parse_query(req: &Request) -> Result<AccessQuery, ValidationError> {
-    let asset_id = req
-        .query::<String>("asset_id")
-        .ok_or_else(|| ValidationError::new("asset_id", "is required"))?;
-    let expires_in = req
-        .query::<String>("expires_in")
-        .map(|v| {
-            v.parse::<u64>().map_err(|_| {
-                ValidationError::new("expires_in", "must be a whole number of seconds")
-            })
-        })
-        .transpose()?;
-    Ok(AccessQuery {
-        asset_id,
-        expires_in,
-    })
 }
 
 /// A signed download URL.
@@ -64,8 +49,6 @@ struct AccessResponse {
         (status_code = 400, description = "A parameter is invalid (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "The upload is not complete (`asset_not_complete`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database, storage or the rate limiter (`rate_limit_unavailable`) unavailable", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The delegated upload token did not create this asset, or may not do this to it (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
     )
@@ -74,20 +57,23 @@ pub async fn presign_access(
     req: &mut Request,
     depot: &mut Depot,
 ) -> Result<Json<AccessResponse>, AppError> {
-    let state = AppState::from_depot(depot)?.clone();
-    let owner = owner_of(depot)?;
-    let query = parse_query(req)?;
-    let id = AssetId::parse(&query.asset_id)?;
-    let expires_in = query.expires_in;
-    let access = &state.settings.access;
-    let expires_in = expiry(expires_in, access.default_expires_in, access.max_expires_in)?;
+    let caller = Caller::of(depot)?;
+    let query: AccessQuery = parse_query(req)?;
+    let id = query.asset_id;
+    let access = &caller.state.settings.access;
+    let expires_in = expiry(
+        query.expires_in,
+        access.default_expires_in,
+        access.max_expires_in,
+    )?;
 
-    let asset = super::find_owned(&state, depot, &owner, id).await?;
+    let asset = caller.find_owned(id).await?;
     if asset.status != AssetStatus::Complete {
         return Err(AppError::AssetNotComplete);
     }
     let expires_at = super::now_plus(expires_in);
-    let url = state
+    let url = caller
+        .state
         .storage
         .presign_download(&DownloadSpec {
             storage_key: &asset.storage_key,

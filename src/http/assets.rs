@@ -7,42 +7,66 @@ use salvo::http::StatusCode;
 use salvo::oapi::{ToParameters, ToSchema, endpoint};
 use salvo::prelude::Json;
 use salvo::{Depot, Request, Response};
+use serde::de::{Deserializer, Error as _};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{owner_of, rfc3339};
+use super::query::{self, no_query, parse_query};
+use super::{Caller, rfc3339};
 use crate::db::AssetFilter;
 use crate::domain::{Asset, AssetId, AssetStatus, ValidationError};
 use crate::error::{AppError, ProblemDetails};
-use crate::state::AppState;
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 
 /// Filters and page of `GET /api/assets`.
 #[derive(Debug, Deserialize, ToParameters)]
+#[serde(deny_unknown_fields)]
 #[salvo(parameters(default_parameter_in = Query))]
-#[allow(dead_code)] // Read field by field from the query, so each error names its parameter.
 struct ListQuery {
-    /// `pending` or `complete`.
-    status: Option<String>,
+    /// Only assets in this state.
+    #[serde(default, deserialize_with = "query::parsed")]
+    status: Option<AssetStatus>,
     /// Only object keys starting with this.
+    #[serde(default, deserialize_with = "key_prefix")]
     prefix: Option<String>,
     /// Page size: 1–1000, default 100.
+    #[serde(default, deserialize_with = "page_size")]
     #[salvo(parameter(minimum = 1, maximum = 1000))]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// A key prefix as `ObjectKey` rules allow it; empty means none.
+fn key_prefix<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let prefix = String::deserialize(deserializer)?;
+    if prefix.is_empty() {
+        return Ok(None);
+    }
+    crate::domain::parse_key_prefix("prefix", prefix)
+        .map(Some)
+        .map_err(|e| D::Error::custom(e.reason))
+}
+
+fn page_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    String::deserialize(deserializer)?
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("must be between 1 and {MAX_LIMIT}")))
+}
+
 /// An asset's metadata.
 #[derive(Debug, Serialize, ToSchema)]
 #[salvo(schema(name = AssetInfo))]
 struct AssetInfo {
+    #[salvo(schema(format = "uuid"))]
     asset_id: String,
     object_key: String,
-    /// `pending` or `complete`.
-    status: String,
+    status: AssetStatus,
     /// Declared media type.
     content_type: Option<String>,
     /// Declared size in bytes.
@@ -51,8 +75,11 @@ struct AssetInfo {
     stored_size: Option<u64>,
     /// Declared base64 SHA-256.
     checksum_sha256: Option<String>,
+    #[salvo(schema(format = DateTime))]
     created_at: String,
+    #[salvo(schema(format = DateTime))]
     upload_expires_at: String,
+    #[salvo(schema(format = DateTime))]
     completed_at: Option<String>,
 }
 
@@ -70,7 +97,7 @@ impl From<&Asset> for AssetInfo {
         Self {
             asset_id: asset.id.to_string(),
             object_key: asset.object_key.to_string(),
-            status: asset.status.to_string(),
+            status: asset.status,
             content_type: asset.content_type.as_ref().map(ToString::to_string),
             content_length: asset.content_length,
             stored_size: asset.stored_size,
@@ -91,8 +118,6 @@ impl From<&Asset> for AssetInfo {
     responses(
         (status_code = 200, description = "A page of assets", body = AssetPage),
         (status_code = 400, description = "A parameter is invalid or the cursor was altered (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database or the rate limiter (`rate_limit_unavailable`) unavailable", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
@@ -100,42 +125,25 @@ pub async fn list_assets(
     req: &mut Request,
     depot: &mut Depot,
 ) -> Result<Json<AssetPage>, AppError> {
-    let state = AppState::from_depot(depot)?.clone();
-    let owner = owner_of(depot)?;
-    let status = req
-        .query::<String>("status")
-        .map(|s| {
-            s.parse::<AssetStatus>()
-                .map_err(|_| ValidationError::new("status", "must be \"pending\" or \"complete\""))
-        })
-        .transpose()?;
-    let prefix = req
-        .query::<String>("prefix")
-        .filter(|p| !p.is_empty())
-        .map(|prefix| crate::domain::parse_key_prefix("prefix", prefix))
-        .transpose()?;
-    let limit = match req.query::<String>("limit") {
-        None => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ValidationError::new("limit", format!("must be between 1 and {MAX_LIMIT}"))
-            })?,
-    };
+    let caller = Caller::of(depot)?;
+    let query: ListQuery = parse_query(req)?;
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     // A delegated upload token lists only the assets it created.
     let mut filter = AssetFilter {
-        status,
-        prefix,
+        status: query.status,
+        prefix: query.prefix,
         after: None,
-        upload_token: super::scope_of(depot).map(|scope| scope.token_id),
+        upload_token: caller.scope.as_ref().map(|scope| scope.token_id),
     };
-    if let Some(cursor) = req.query::<String>("cursor") {
-        filter.after = Some(Cursor::decode(&cursor, &filter)?);
+    if let Some(cursor) = &query.cursor {
+        filter.after = Some(Cursor::decode(cursor, &filter)?);
     }
     // One more than asked tells whether another page exists.
-    let mut assets = state.assets.list(&owner, &filter, limit + 1).await?;
+    let mut assets = caller
+        .state
+        .assets
+        .list(&caller.owner, &filter, limit + 1)
+        .await?;
     let next_cursor = if assets.len() > limit as usize {
         assets.truncate(limit as usize);
         assets.last().map(|last| Cursor::encode(last.id, &filter))
@@ -157,18 +165,15 @@ pub async fn list_assets(
     responses(
         (status_code = 200, description = "The asset's metadata", body = AssetInfo),
         (status_code = 400, description = "`asset_id` is not a UUID (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The delegated upload token did not create this asset, or may not do this to it (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database, storage or the rate limiter (`rate_limit_unavailable`) unavailable", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn get_asset(req: &mut Request, depot: &mut Depot) -> Result<Json<AssetInfo>, AppError> {
-    let state = AppState::from_depot(depot)?.clone();
-    let owner = owner_of(depot)?;
-    let id = path_id(req)?;
-    let asset = super::find_owned(&state, depot, &owner, id).await?;
+    no_query(req)?;
+    let caller = Caller::of(depot)?;
+    let asset = caller.find_owned(path_id(req)?).await?;
     Ok(Json(AssetInfo::from(&asset)))
 }
 
@@ -184,9 +189,7 @@ pub async fn get_asset(req: &mut Request, depot: &mut Depot) -> Result<Json<Asse
     parameters(("asset_id" = String, Path, description = "Id of the asset")),
     responses(
         (status_code = 204, description = "Deleted"),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 400, description = "`asset_id` is not a UUID (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Storage or database unavailable; nothing was deleted", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The delegated upload token did not create this asset, or may not do this to it (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
@@ -197,13 +200,14 @@ pub async fn delete_asset(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<(), AppError> {
-    let state = AppState::from_depot(depot)?.clone();
-    let owner = owner_of(depot)?;
+    no_query(req)?;
+    let caller = Caller::of(depot)?;
     let id = path_id(req)?;
-    let asset = super::find_owned(&state, depot, &owner, id).await?;
-    if let Some(scope) = super::scope_of(depot) {
+    let asset = caller.find_owned(id).await?;
+    if let Some(scope) = &caller.scope {
         scope.check_abort(&asset)?;
     }
+    let Caller { state, owner, .. } = caller;
     if let (Some(upload), Some(storage)) = (&asset.multipart, state.storage.multipart()) {
         storage.abort(&asset.storage_key, &upload.upload_id).await?;
     }

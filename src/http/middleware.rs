@@ -164,10 +164,7 @@ impl Handler for ProblemCatcher {
                 path: req.uri().path().to_owned(),
             }
             .to_problem(),
-            other => {
-                let reason = other.canonical_reason().unwrap_or("Error");
-                ProblemDetails::new(other, &format!("http_{}", other.as_u16()), reason, reason)
-            }
+            other => ProblemDetails::for_status(other),
         };
         problem.render(res);
     }

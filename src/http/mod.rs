@@ -3,6 +3,7 @@
 
 mod access;
 mod assets;
+mod caller;
 mod client_ip;
 mod guard;
 mod health;
@@ -10,7 +11,9 @@ mod json;
 mod local_storage;
 mod middleware;
 mod min_rate;
+mod openapi;
 mod parts;
+mod query;
 pub mod rate_limit;
 mod status;
 mod storage_events;
@@ -25,15 +28,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use salvo::affix_state;
 use salvo::catcher::Catcher;
 use salvo::cors::{AllowHeaders, AllowMethods, AllowOrigin, Cors, CorsHandler};
-use salvo::oapi::OpenApi;
-use salvo::oapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use salvo::oapi::swagger_ui::SwaggerUi;
-use salvo::{Depot, Router, Service};
+use salvo::{Router, Service};
 
 use crate::config::CorsSettings;
-use crate::domain::{Asset, AssetId, Owner, UploadScope, ValidationError};
-use crate::error::AppError;
+use crate::domain::ValidationError;
 use crate::state::AppState;
+use caller::Caller;
 use guard::Guard;
 pub use min_rate::is_too_slow;
 use rate_limit::RouteGroup;
@@ -106,34 +107,7 @@ pub fn service(state: AppState) -> Service {
                     .head(local_storage::head_object),
             );
     }
-    let doc = OpenApi::new("Cloud Asset Uploader", env!("CARGO_PKG_VERSION"))
-        .add_security_scheme(
-            "bearer_token",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer).bearer_format("JWT")),
-        )
-        .add_security_scheme(
-            "api_key",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(
-                crate::auth::api_key::HEADER,
-            ))),
-        )
-        .merge_router(&documented);
-    let doc = if state.settings.storage_events.enabled() {
-        doc.add_security_scheme(
-            "storage_events_token",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        )
-    } else {
-        doc
-    };
-    let doc = crate::events::schema::add_webhook(doc);
-    let mut doc = if state.settings.metrics.on_main_listener() {
-        doc.add_path("/metrics", crate::metrics::http::openapi_path())
-    } else {
-        doc
-    };
-
-    plain_path_templates(&mut doc);
+    let doc = openapi::document(&state, &documented);
 
     let mut router = Router::new()
         .hoop(affix_state::inject(state.clone()))
@@ -166,30 +140,6 @@ pub fn service(state: AppState) -> Service {
         service = service.hoop(cors).hoop(middleware::AnswerPreflight);
     }
     service
-}
-
-/// Rewrites salvo's catch-all segments (`{**key}`) into OpenAPI path templates (`{key}`):
-/// generated clients and validators know only the latter.
-fn plain_path_templates(doc: &mut OpenApi) {
-    let catch_all: Vec<String> = doc
-        .paths
-        .keys()
-        .filter(|path| path.contains("{**"))
-        .cloned()
-        .collect();
-    for path in catch_all {
-        let Some(mut item) = doc.paths.remove(&path) else {
-            continue;
-        };
-        for operation in item.operations.values_mut() {
-            for parameter in operation.parameters.0.iter_mut() {
-                if let salvo::oapi::RefOr::Type(parameter) = parameter {
-                    parameter.name = parameter.name.trim_start_matches("**").to_owned();
-                }
-            }
-        }
-        doc.paths.insert(path.replace("{**", "{"), item);
-    }
 }
 
 /// The CORS layer for the configured origins, or `None` when no origin is allowed.
@@ -236,38 +186,6 @@ fn cors(settings: &CorsSettings) -> Option<CorsHandler> {
             .max_age(Duration::from_secs(settings.max_age_secs))
             .into_handler(),
     )
-}
-
-/// The owner of the current request, set by the authentication layer.
-fn owner_of(depot: &Depot) -> Result<Owner, AppError> {
-    depot
-        .get_typed::<Owner>()
-        .cloned()
-        .map_err(|_| AppError::Internal(anyhow::anyhow!("no owner was set for the request")))
-}
-
-/// The owner's asset `id`, if the request may use it: a request with a delegated upload token
-/// may use only the assets that token created (403 `token_scope` for the owner's others).
-async fn find_owned(
-    state: &AppState,
-    depot: &Depot,
-    owner: &Owner,
-    id: AssetId,
-) -> Result<Asset, AppError> {
-    let asset = state
-        .assets
-        .find(owner, id)
-        .await?
-        .ok_or(AppError::AssetNotFound(id))?;
-    if let Some(scope) = scope_of(depot) {
-        scope.check_asset(&asset)?;
-    }
-    Ok(asset)
-}
-
-/// The scope of the delegated upload token the request came with, if any.
-fn scope_of(depot: &Depot) -> Option<&UploadScope> {
-    depot.get_typed::<UploadScope>().ok()
 }
 
 /// A requested URL lifetime, checked against the configured bounds.

@@ -9,7 +9,8 @@ use salvo::prelude::Json;
 use salvo::{Depot, Request};
 use serde::{Deserialize, Serialize};
 
-use super::{expiry, json::read_json, owner_of, rfc3339};
+use super::query::no_query;
+use super::{Caller, expiry, json::read_json, rfc3339};
 use crate::domain::{Asset, AssetId, AssetStatus, MultipartUpload, ValidationError};
 use crate::error::{AppError, ProblemDetails};
 use crate::state::AppState;
@@ -168,22 +169,21 @@ async fn sign(
     responses(
         (status_code = 200, description = "Part URLs and the parts already uploaded", body = PartsResponse),
         (status_code = 400, description = "A part number is out of range or too many are asked (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "The asset is complete (`upload_already_complete`) or not uploaded in parts (`not_multipart`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database, storage or the rate limiter (`rate_limit_unavailable`) unavailable", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The delegated upload token did not create this asset, or may not do this to it (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 413, description = "The body exceeds 64 KiB (`body_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 415, description = "The body is not `application/json` (`unsupported_media_type`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn sign_parts(
     req: &mut Request,
     depot: &mut Depot,
 ) -> Result<Json<PartsResponse>, AppError> {
-    let state = AppState::from_depot(depot)?.clone();
-    let owner = owner_of(depot)?;
+    no_query(req)?;
+    let caller = Caller::of(depot)?;
+    let state = &caller.state;
     let id = AssetId::parse(&req.param::<String>("asset_id").unwrap_or_default())?;
     let body: PartsRequest = read_json(req, &state.settings).await?;
     let uploads = &state.settings.uploads;
@@ -193,7 +193,7 @@ pub async fn sign_parts(
         uploads.max_expires_in,
     )?;
 
-    let asset = super::find_owned(&state, depot, &owner, id).await?;
+    let asset = caller.find_owned(id).await?;
     if asset.status == AssetStatus::Complete {
         return Err(AppError::UploadAlreadyComplete);
     }
@@ -237,7 +237,10 @@ pub async fn sign_parts(
     )
     .await?;
     let expires_at = super::now_plus(expires_in);
-    state.assets.extend_upload(&owner, id, expires_at).await?;
+    state
+        .assets
+        .extend_upload(&caller.owner, id, expires_at)
+        .await?;
     Ok(Json(PartsResponse {
         asset_id: id.to_string(),
         upload: signed,

@@ -5,7 +5,8 @@ use salvo::prelude::Json;
 use salvo::{Depot, Request};
 use serde::{Deserialize, Serialize};
 
-use super::{json::read_json, owner_of};
+use super::query::no_query;
+use super::{Caller, json::read_json};
 use crate::domain::{Asset, AssetId, AssetStatus, MultipartUpload};
 use crate::error::{AppError, ProblemDetails};
 use crate::state::AppState;
@@ -60,8 +61,6 @@ struct StatusResponse {
         (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "Nothing uploaded yet (`upload_not_found`), the stored object differs from what was declared (`upload_mismatch`), or complete → pending (`completion_irreversible`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 415, description = "The body is not `application/json`", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database, storage or the rate limiter (`rate_limit_unavailable`) unavailable", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The delegated upload token did not create this asset, or may not do this to it (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
     )
@@ -70,20 +69,21 @@ pub async fn mark_status(
     req: &mut Request,
     depot: &mut Depot,
 ) -> Result<Json<StatusResponse>, AppError> {
-    let state = AppState::from_depot(depot)?.clone();
-    let owner = owner_of(depot)?;
+    no_query(req)?;
+    let caller = Caller::of(depot)?;
+    let state = &caller.state;
     let body: StatusRequest = read_json(req, &state.settings).await?;
     let id = AssetId::parse(&body.asset_id)?;
     let requested: AssetStatus = body.uploaded_status.parse()?;
 
-    let asset = super::find_owned(&state, depot, &owner, id).await?;
+    let asset = caller.find_owned(id).await?;
     let status = match (requested, asset.status) {
         (AssetStatus::Pending, AssetStatus::Complete) => {
             return Err(AppError::CompletionIrreversible);
         }
         (_, current) if current == requested => current,
         (AssetStatus::Complete, _) => {
-            complete_asset(&state, &asset, body.parts.unwrap_or_default())
+            complete_asset(state, &asset, body.parts.unwrap_or_default())
                 .await?
                 .status
         }

@@ -7,11 +7,11 @@ use salvo::prelude::Json;
 use salvo::{Depot, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{expiry, json::read_json, owner_of, rfc3339};
+use super::query::no_query;
+use super::{Caller, expiry, json::read_json, rfc3339};
 use crate::config::{Settings, is_content_type_pattern};
 use crate::domain::{OutOfScope, UploadScope, ValidationError, parse_key_prefix};
 use crate::error::{AppError, ProblemDetails};
-use crate::state::AppState;
 
 /// Most uploads one token may be given.
 const MAX_UPLOADS: u32 = 10_000;
@@ -132,11 +132,9 @@ impl UploadTokenRequest {
     responses(
         (status_code = 201, description = "A new token", body = UploadTokenResponse),
         (status_code = 400, description = "A field is invalid (`validation_failed`) or the body is not JSON (`malformed_body`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "Upload tokens are disabled (`upload_tokens_disabled`), or the caller itself holds an upload token (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 413, description = "The body exceeds 64 KiB (`body_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 415, description = "The body is not `application/json` (`unsupported_media_type`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
@@ -145,9 +143,13 @@ pub async fn create_upload_token(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<(), AppError> {
-    let state = AppState::from_depot(depot)?.clone();
-    let owner = owner_of(depot)?;
-    if super::scope_of(depot).is_some() {
+    no_query(req)?;
+    let Caller {
+        state,
+        owner,
+        scope,
+    } = Caller::of(depot)?;
+    if scope.is_some() {
         return Err(OutOfScope("an upload token cannot mint upload tokens".into()).into());
     }
     let tokens = state

@@ -11,7 +11,8 @@ use salvo::{Depot, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use super::parts::{self, MultipartInfo};
-use super::{expiry, json::read_json, owner_of, rfc3339};
+use super::query::no_query;
+use super::{Caller, expiry, json::read_json, rfc3339};
 use crate::config::{Limits, Settings, StorageBackend};
 use crate::db::{IssueOutcome, NewUpload, Quota};
 use crate::domain::{
@@ -212,8 +213,6 @@ fn decide_multipart(
         (status_code = 413, description = "`content_length` exceeds `uploads.max_size` (`upload_too_large`) or the body exceeds 64 KiB (`body_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 415, description = "The body is not `application/json` (`unsupported_media_type`), or `content_type` is not allowed (`content_type_not_allowed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "A quota would be exceeded (`quota_exceeded`; `quota` says which), or the upload is outside the delegated token's scope (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`); see `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database, storage or the rate limiter (`rate_limit_unavailable`) unavailable", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
@@ -222,9 +221,12 @@ pub async fn presign_upload(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<(), AppError> {
-    let state = AppState::from_depot(depot)?.clone();
-    let owner = owner_of(depot)?;
-    let scope = super::scope_of(depot).cloned();
+    no_query(req)?;
+    let Caller {
+        state,
+        owner,
+        scope,
+    } = Caller::of(depot)?;
     let mut limits = state.settings.uploads.limits_for(&owner);
     let upload = read_json::<UploadRequest>(req, &state.settings)
         .await?

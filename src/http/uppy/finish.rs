@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::multipart::{storage_of, upload_of};
 use crate::domain::AssetStatus;
 use crate::error::{AppError, ProblemDetails, UppyError};
+use crate::http::Caller;
 use crate::http::status::PartDto;
-use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[salvo(schema(name = UppyCompleteMultipart))]
 struct CompleteMultipart {
@@ -49,11 +49,9 @@ struct CompletedMultipart {
     responses(
         (status_code = 200, description = "The asset is complete", body = CompletedMultipart),
         (status_code = 400, description = "The body is invalid, or `key` missing (`validation_failed`, `malformed_body`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The token did not create this upload (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "Parts missing or not what was declared (`upload_mismatch`), or not this multipart upload (`not_multipart`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
@@ -61,12 +59,13 @@ pub async fn complete_multipart(
     req: &mut Request,
     depot: &mut Depot,
 ) -> Result<Json<CompletedMultipart>, UppyError> {
-    let state = AppState::from_depot(depot)?.clone();
-    let body: CompleteMultipart = super::read_body(req, &state).await?;
-    let asset = match super::asset_for_key(&state, depot, req).await? {
+    let caller = Caller::of(depot)?;
+    let state = &caller.state;
+    let body: CompleteMultipart = super::read_body(req, state).await?;
+    let asset = match super::asset_for_key(&caller, req).await? {
         // A retried completion whose first answer was lost.
         asset if asset.status == AssetStatus::Complete => asset,
-        _ => upload_of(&state, depot, req).await?.0,
+        _ => upload_of(&caller, req).await?.0,
     };
     let parts = body
         .parts
@@ -76,7 +75,7 @@ pub async fn complete_multipart(
             etag: part.etag,
         })
         .collect();
-    let asset = super::complete(&state, asset, parts).await?;
+    let asset = super::complete(state, asset, parts).await?;
     Ok(Json(CompletedMultipart {
         location: format!("/api/assets/{}", asset.id),
         key: asset.storage_key,
@@ -96,11 +95,9 @@ pub async fn complete_multipart(
     responses(
         (status_code = 200, description = "Aborted; the body is `{}`"),
         (status_code = 400, description = "No `key`, an empty one, or one with control characters (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The token did not create this upload (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "Complete already (`upload_already_complete`) or not this multipart upload (`not_multipart`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
@@ -108,9 +105,10 @@ pub async fn abort_multipart(
     req: &mut Request,
     depot: &mut Depot,
 ) -> Result<Json<Value>, UppyError> {
-    let state = AppState::from_depot(depot)?.clone();
-    let (asset, upload, _) = upload_of(&state, depot, req).await?;
-    storage_of(&state)?
+    let caller = Caller::of(depot)?;
+    let state = &caller.state;
+    let (asset, upload, _) = upload_of(&caller, req).await?;
+    storage_of(state)?
         .abort(&asset.storage_key, &upload.upload_id)
         .await
         .map_err(AppError::from)?;

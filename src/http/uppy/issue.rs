@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use salvo::Depot;
-
 use crate::db::{IssueOutcome, NewUpload, Quota};
 use crate::domain::{Asset, AssetId, ContentType, ObjectKey, ValidationError, storage_key};
 use crate::error::AppError;
+use crate::http::Caller;
 use crate::state::AppState;
 
 /// What Uppy tells about a file: its name, media type and metadata.
@@ -24,9 +23,10 @@ pub struct Issued {
 }
 
 /// Records (or re-issues) the pending asset of `file` for the caller.
-pub async fn issue(state: &AppState, depot: &Depot, file: Announced) -> Result<Issued, AppError> {
-    let owner = super::super::owner_of(depot)?;
-    let scope = super::super::scope_of(depot).cloned();
+pub async fn issue(caller: &Caller, file: Announced) -> Result<Issued, AppError> {
+    let state = &caller.state;
+    let owner = caller.owner.clone();
+    let scope = caller.scope.clone();
     let uploads = &state.settings.uploads;
     let mut limits = uploads.limits_for(&owner);
     let object_key = object_key_of(

@@ -13,7 +13,7 @@ mod params;
 
 use std::collections::BTreeMap;
 
-use salvo::{Depot, Request, Router};
+use salvo::{Request, Router};
 use serde::de::DeserializeOwned;
 
 use super::guard::UppyGuard;
@@ -21,6 +21,7 @@ use super::json::read_json_of_any_type;
 use super::rate_limit::RouteGroup;
 use crate::domain::{Asset, AssetStatus, ValidationError};
 use crate::error::AppError;
+use crate::http::Caller;
 use crate::state::AppState;
 
 /// `/uppy/{token}/s3/...`, documented in the OpenAPI document.
@@ -52,7 +53,7 @@ fn s3_routes() -> Router {
 }
 
 /// The caller's asset Uppy calls `key`, if the request may use it.
-async fn asset_for_key(state: &AppState, depot: &Depot, req: &Request) -> Result<Asset, AppError> {
+async fn asset_for_key(caller: &Caller, req: &Request) -> Result<Asset, AppError> {
     let key = req
         .query::<String>("key")
         .filter(|key| !key.is_empty())
@@ -61,15 +62,13 @@ async fn asset_for_key(state: &AppState, depot: &Depot, req: &Request) -> Result
     if key.chars().any(char::is_control) {
         return Err(ValidationError::new("key", "must not contain control characters").into());
     }
-    let owner = super::owner_of(depot)?;
+    let state = &caller.state;
     let asset = state
         .assets
-        .find_by_storage_key(&owner, &state.settings.storage.bucket, &key)
+        .find_by_storage_key(&caller.owner, &state.settings.storage.bucket, &key)
         .await?
         .ok_or(AppError::NoAssetForKey)?;
-    if let Some(scope) = super::scope_of(depot) {
-        scope.check_asset(&asset)?;
-    }
+    caller.check_scope(&asset)?;
     Ok(asset)
 }
 

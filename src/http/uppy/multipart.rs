@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::issue::{Announced, issue};
 use crate::domain::{Asset, AssetStatus, MultipartUpload, ValidationError};
 use crate::error::{AppError, ProblemDetails, UppyError};
+use crate::http::Caller;
 use crate::state::AppState;
 use crate::storage::MultipartStorage;
 
@@ -77,11 +78,9 @@ pub(super) fn storage_of(state: &AppState) -> Result<&dyn MultipartStorage, AppE
     responses(
         (status_code = 200, description = "The upload and its key", body = MultipartCreated),
         (status_code = 400, description = "A field is invalid, e.g. no `metadata.size` (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "Outside the token's scope (`token_scope`) or over a quota (`quota_exceeded`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "An asset with this name is complete (`upload_already_complete`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 413, description = "`metadata.size` exceeds `uploads.max_size` (`upload_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
@@ -89,8 +88,9 @@ pub async fn create_multipart(
     req: &mut Request,
     depot: &mut Depot,
 ) -> Result<Json<MultipartCreated>, UppyError> {
-    let state = AppState::from_depot(depot)?.clone();
-    let body: CreateMultipart = super::read_body(req, &state).await?;
+    let caller = Caller::of(depot)?;
+    let state = &caller.state;
+    let body: CreateMultipart = super::read_body(req, state).await?;
     let metadata = body
         .metadata
         .into_iter()
@@ -104,8 +104,8 @@ pub async fn create_multipart(
         content_type: body.content_type,
         metadata,
     };
-    let asset = issue(&state, depot, file).await?.asset;
-    let upload_id = start(&state, &asset).await?;
+    let asset = issue(&caller, file).await?.asset;
+    let upload_id = start(state, &asset).await?;
     tracing::info!(asset_id = %asset.id, "started an Uppy multipart upload");
     Ok(Json(MultipartCreated {
         upload_id,
@@ -137,11 +137,10 @@ async fn start(state: &AppState, asset: &Asset) -> Result<String, AppError> {
 
 /// The pending multipart upload `upload_id` of the asset `key` names.
 pub(super) async fn upload_of(
-    state: &AppState,
-    depot: &Depot,
+    caller: &Caller,
     req: &Request,
 ) -> Result<(Asset, MultipartUpload, u64), AppError> {
-    let asset = super::asset_for_key(state, depot, req).await?;
+    let asset = super::asset_for_key(caller, req).await?;
     let upload_id = req.param::<String>("upload_id").unwrap_or_default();
     match (&asset.multipart, asset.content_length) {
         _ if asset.status == AssetStatus::Complete => Err(AppError::UploadAlreadyComplete),
@@ -166,17 +165,16 @@ pub(super) async fn upload_of(
     responses(
         (status_code = 200, description = "PUT the part's bytes to `url`", body = PartUrl),
         (status_code = 400, description = "The part number is out of range, or `key` missing (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The token did not create this upload (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "Complete already (`upload_already_complete`) or not this multipart upload (`not_multipart`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
 pub async fn sign_part(req: &mut Request, depot: &mut Depot) -> Result<Json<PartUrl>, UppyError> {
-    let state = AppState::from_depot(depot)?.clone();
-    let (asset, upload, total) = upload_of(&state, depot, req).await?;
+    let caller = Caller::of(depot)?;
+    let state = &caller.state;
+    let (asset, upload, total) = upload_of(&caller, req).await?;
     let count = upload.part_count(total);
     let part_number = req
         .param::<u32>("part_number")
@@ -189,7 +187,7 @@ pub async fn sign_part(req: &mut Request, depot: &mut Depot) -> Result<Json<Part
         })?;
     let expires = state.settings.uploads.default_expires_in;
     let expires_in = std::time::Duration::from_secs(expires);
-    let url = storage_of(&state)?
+    let url = storage_of(state)?
         .presign_part(
             &asset.storage_key,
             &upload.upload_id,
@@ -219,11 +217,9 @@ pub async fn sign_part(req: &mut Request, depot: &mut Depot) -> Result<Json<Part
     responses(
         (status_code = 200, description = "The parts uploaded so far", body = Vec<StoredPart>),
         (status_code = 400, description = "No `key`, an empty one, or one with control characters (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The token did not create this upload (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "Complete already (`upload_already_complete`) or not this multipart upload (`not_multipart`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
@@ -231,9 +227,10 @@ pub async fn list_parts(
     req: &mut Request,
     depot: &mut Depot,
 ) -> Result<Json<Vec<StoredPart>>, UppyError> {
-    let state = AppState::from_depot(depot)?.clone();
-    let (asset, upload, _) = upload_of(&state, depot, req).await?;
-    let mut parts = storage_of(&state)?
+    let caller = Caller::of(depot)?;
+    let state = &caller.state;
+    let (asset, upload, _) = upload_of(&caller, req).await?;
+    let mut parts = storage_of(state)?
         .list_parts(&asset.storage_key, &upload.upload_id)
         .await
         .map_err(AppError::from)?;

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::issue::{Announced, issue};
 use crate::error::{AppError, ProblemDetails, UppyError};
-use crate::state::AppState;
+use crate::http::Caller;
 use crate::storage::{SignedUpload, UploadSpec};
 
 /// A signed `multipart/form-data` POST (`fields`, then the file last), or a signed `PUT` of
@@ -54,12 +54,10 @@ struct CompletedUpload {
     responses(
         (status_code = 200, description = "The form to POST the file with", body = UploadParameters),
         (status_code = 400, description = "A parameter is invalid (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "Outside the token's scope (`token_scope`) or over a quota (`quota_exceeded`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "An asset with this name is complete (`upload_already_complete`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 413, description = "`metadata[size]` exceeds `uploads.max_size` (`upload_too_large`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 415, description = "`type` is not allowed (`content_type_not_allowed`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
@@ -71,13 +69,14 @@ pub async fn upload_parameters(
 }
 
 async fn sign_form(req: &Request, depot: &Depot) -> Result<UploadParameters, AppError> {
-    let state = AppState::from_depot(depot)?.clone();
+    let caller = Caller::of(depot)?;
+    let state = &caller.state;
     let file = Announced {
         filename: req.query::<String>("filename").unwrap_or_default(),
         content_type: req.query::<String>("type").unwrap_or_default(),
         metadata: super::query_metadata(req),
     };
-    let issued = issue(&state, depot, file).await?;
+    let issued = issue(&caller, file).await?;
     let asset = &issued.asset;
     if let (Some(previous), Some(storage)) = (&asset.multipart, state.storage.multipart()) {
         // Re-issued as a single request: the earlier parts are useless.
@@ -137,11 +136,9 @@ async fn sign_form(req: &Request, depot: &Depot) -> Result<UploadParameters, App
     responses(
         (status_code = 200, description = "The asset is complete", body = CompletedUpload),
         (status_code = 400, description = "No `key`, an empty one, or one with control characters (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 401, description = "Missing or refused credentials (`unauthorized`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 403, description = "The token did not create this upload (`token_scope`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No upload of the caller has this key (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "Nothing stored yet (`upload_not_found`) or not what was declared (`upload_mismatch`)", content_type = "application/problem+json", body = ProblemDetails),
-        (status_code = 429, description = "Rate limit exceeded (`rate_limited`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database, storage or the rate limiter unavailable (`rate_limit_unavailable` with `rate_limit.redis.on_error = \"deny\"`)", content_type = "application/problem+json", body = ProblemDetails),
     )
 )]
@@ -149,9 +146,10 @@ pub async fn complete_upload(
     req: &mut Request,
     depot: &mut Depot,
 ) -> Result<Json<CompletedUpload>, UppyError> {
-    let state = AppState::from_depot(depot)?.clone();
-    let asset = super::asset_for_key(&state, depot, req).await?;
-    let asset = super::complete(&state, asset, Vec::new()).await?;
+    let caller = Caller::of(depot)?;
+    let state = &caller.state;
+    let asset = super::asset_for_key(&caller, req).await?;
+    let asset = super::complete(state, asset, Vec::new()).await?;
     Ok(Json(CompletedUpload {
         key: asset.storage_key,
         asset_id: asset.id.to_string(),
