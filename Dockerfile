@@ -18,7 +18,7 @@ RUN mkdir -p src migrations benches \
  && cargo build --release --locked \
  && rm -rf src target/release/.fingerprint/cloud-asset-uploader-* target/release/deps/cloud_asset_uploader-* target/release/deps/libcloud_asset_uploader-*
 COPY migrations migrations
-# config/ is built into the binary (its defaults and profiles), so the image needs no copy.
+# config/ is built into the binary (its profiles), so the image needs no copy at run time.
 COPY config config
 # The browser client and the upload page are built into the binary too.
 COPY clients/js/src clients/js/src

@@ -1,4 +1,5 @@
-//! Layered configuration: built-in defaults → `config/default.toml` → `config/<profile>.toml`
+//! Layered configuration: built-in defaults (`Settings::default` and the built-in profiles) →
+//! `config/default.toml` when it exists → `config/<profile>.toml`
 //! → an explicit `--config` file → compatibility variables (`DATABASE_URL`,
 //! `POSTGRESQL_LIBPQ_CONN_STR`, `S3_BUCKET_NAME`) → `UPLOADER_<SECTION>__<KEY>` variables.
 //!
@@ -10,6 +11,7 @@ mod lenient;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod parsed;
 mod rate_limit;
 mod security;
 mod sources;
@@ -18,10 +20,13 @@ mod upload_tokens;
 mod validate;
 mod webhooks;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use url::Url;
 
 pub use env::RawEnv;
 pub use lifecycle::LifecycleSettings;
@@ -89,9 +94,10 @@ impl Default for UiSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     /// Socket address to listen on; port 0 picks a free port.
-    pub bind: String,
+    pub bind: SocketAddr,
     /// Base URL clients use to reach this server; defaults to `http://<bind>`.
-    pub public_url: Option<String>,
+    #[serde(with = "parsed::http_url")]
+    pub public_url: Option<Url>,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
     /// How long a stopping server keeps serving (while not ready) before it stops listening.
@@ -104,8 +110,8 @@ pub struct ServerSettings {
     /// How long a start keeps retrying a database or storage that does not answer yet.
     pub startup_timeout_secs: u64,
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
-    #[serde(deserialize_with = "lenient::comma_list")]
-    pub trusted_proxies: Vec<String>,
+    #[serde(deserialize_with = "parsed::networks")]
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// `[database]`: the Postgres that holds asset records.
@@ -198,10 +204,20 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
+impl ServerSettings {
+    /// `public_url`, or `http://<bound>` when it is not set (`bound` is the address the
+    /// listener got, which differs from `bind` for port 0).
+    pub fn public_url_or(&self, bound: SocketAddr) -> Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            Url::parse(&format!("http://{bound}")).expect("a socket address makes a URL")
+        })
+    }
+}
+
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
-            bind: "127.0.0.1:8080".into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             shutdown_timeout_secs: 30,
             shutdown_drain_secs: 0,

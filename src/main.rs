@@ -113,18 +113,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn probe(settings: Settings) -> anyhow::Result<()> {
-    // `validate` already proved server.bind is a socket address.
-    let bind = settings.server.bind.parse()?;
-    healthcheck::check(healthcheck::probe_address(bind)).await
+    healthcheck::check(healthcheck::probe_address(settings.server.bind)).await
 }
 
 async fn sweep(settings: Settings, orphans: bool, dry_run: bool) -> anyhow::Result<()> {
     let pool = db::connect_lazy(&settings.database)?;
-    let bind: std::net::SocketAddr = settings.server.bind.parse()?;
-    let public_url = match &settings.server.public_url {
-        Some(url) => url.parse()?,
-        None => format!("http://{bind}").parse()?,
-    };
+    let public_url = settings.server.public_url_or(settings.server.bind);
     let storage = storage::from_settings(&settings, &public_url).await?;
     // In another store every object looks missing and every object unreferenced. The check
     // follows the server's rules but never adopts: that is for a server start to do.

@@ -14,11 +14,10 @@ use std::time::Duration;
 use anyhow::Context;
 use salvo::conn::tcp::TcpAcceptor;
 use salvo::{Server, Service};
-use url::Url;
 
 use crate::auth::Authenticator;
 use crate::auth::upload_token::UploadTokens;
-use crate::config::{Settings, parse_network};
+use crate::config::Settings;
 use crate::db::{self, AssetRepository};
 use crate::events::{Dispatcher, Subscriptions};
 use crate::http;
@@ -58,11 +57,11 @@ impl Application {
     /// Binds `server.bind`, migrates the database (when `database.migrate_on_start`) and
     /// connects storage. Port 0 binds a free port; see [`Application::port`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(&settings.server.bind)
+        let listener = tokio::net::TcpListener::bind(settings.server.bind)
             .await
             .with_context(|| format!("binding server.bind {}", settings.server.bind))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
-        let public_url = public_url(&settings, local_addr)?;
+        let public_url = settings.server.public_url_or(local_addr);
 
         let startup_budget = Duration::from_secs(settings.server.startup_timeout_secs);
         let pool = db::connect_lazy(&settings.database)?;
@@ -118,12 +117,7 @@ impl Application {
         if let Some(limits) = &rate_limits {
             spawn_rate_limit_housekeeping(Arc::downgrade(limits));
         }
-        let trusted_proxies = settings
-            .server
-            .trusted_proxies
-            .iter()
-            .filter_map(|p| parse_network(p))
-            .collect();
+        let trusted_proxies = settings.server.trusted_proxies.clone();
         let state = AppState {
             auth: Arc::new(auth),
             upload_tokens: UploadTokens::from_settings(
@@ -263,15 +257,6 @@ fn spawn_rate_limit_housekeeping(limits: std::sync::Weak<RateLimits>) {
             limits.forget_idle();
         }
     });
-}
-
-/// `server.public_url`, or `http://<bound address>` when it is not set.
-fn public_url(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<Url> {
-    let text = match &settings.server.public_url {
-        Some(url) => url.clone(),
-        None => format!("http://{local_addr}"),
-    };
-    Url::parse(&text).with_context(|| format!("server.public_url {text} is not a URL"))
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

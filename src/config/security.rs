@@ -110,7 +110,7 @@ impl Default for CorsSettings {
 }
 
 impl super::Settings {
-    /// Checks `[auth]`, `[rate_limit]` (in its own module), `[cors]`, `server.trusted_proxies` and the upload policy.
+    /// Checks `[auth]`, `[rate_limit]` (in its own module), `[cors]` and the upload policy.
     pub(super) fn validate_security(&self) -> Result<(), super::ConfigError> {
         use super::ConfigError;
         let invalid = |key: &'static str, reason: &str| Err(ConfigError::invalid(key, reason));
@@ -171,14 +171,6 @@ impl super::Settings {
             }
         }
         self.rate_limit.validate()?;
-        for proxy in &self.server.trusted_proxies {
-            if parse_network(proxy).is_none() {
-                return invalid(
-                    "server.trusted_proxies",
-                    "entries must be IP addresses or CIDR ranges",
-                );
-            }
-        }
         for origin in &self.cors.allowed_origins {
             let valid = origin == "*"
                 || url::Url::parse(origin).is_ok_and(|u| {

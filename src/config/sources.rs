@@ -1,7 +1,8 @@
-//! Where configuration comes from, lowest layer first: the built-in defaults (the files of
-//! `config/` as they were when the binary was built, so a binary started anywhere behaves as
-//! it does in the checkout), then the files of the configuration directory, then an explicit
-//! `--config` file. The environment goes on top of these (see [`super::Settings::load`]).
+//! Where configuration comes from, lowest layer first: the built-in defaults
+//! (`Settings::default`, the only place a default is written, and the built-in profiles'
+//! files of `config/` as they were when the binary was built, so a binary started anywhere
+//! behaves as it does in the checkout), then the files of the configuration directory, then
+//! an explicit `--config` file. The environment goes on top of these (see [`super::Settings::load`]).
 //!
 //! What the user names must exist: an explicit directory, an explicit `--config` file, and
 //! the file of a profile that is not built in. What they did not name may be absent: the
@@ -20,8 +21,7 @@ pub const DEFAULT_CONFIG_DIR: &str = "config";
 /// The profiles whose files are built into the binary.
 pub const BUILT_IN_PROFILES: [&str; 2] = ["development", "production"];
 
-/// The built-in files: `config/default.toml` and one file per built-in profile.
-const BUILT_IN_DEFAULT: &str = include_str!("../../config/default.toml");
+/// The built-in profiles' files: what each changes from `Settings::default`.
 const BUILT_IN_PROFILE_FILES: [(&str, &str); 2] = [
     ("development", include_str!("../../config/development.toml")),
     ("production", include_str!("../../config/production.toml")),
@@ -45,8 +45,7 @@ pub(super) fn layered(
 ) -> Result<(Figment, Vec<String>, String), ConfigError> {
     let profile = sources.profile.unwrap_or(DEFAULT_PROFILE);
     check_profile_name(profile)?;
-    let mut figment = Figment::from(Serialized::defaults(Settings::default()))
-        .merge(Toml::string(BUILT_IN_DEFAULT));
+    let mut figment = Figment::from(Serialized::defaults(Settings::default()));
     let mut layers = vec!["built-in defaults".to_owned()];
     let built_in = BUILT_IN_PROFILE_FILES
         .iter()

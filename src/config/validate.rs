@@ -1,7 +1,5 @@
 //! Checks of every setting that serde's types cannot express; each failure names its key.
 
-use std::net::SocketAddr;
-
 use secrecy::ExposeSecret;
 use url::Url;
 
@@ -17,12 +15,6 @@ const MAX_HEADER_BYTES: usize = 256 * 1024;
 impl Settings {
     /// Checks every value that serde's types cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.server.bind.parse::<SocketAddr>().map_err(|e| {
-            ConfigError::invalid("server.bind", format!("not a socket address: {e}"))
-        })?;
-        if let Some(url) = &self.server.public_url {
-            check_http_url("server.public_url", url)?;
-        }
         match &self.database.url {
             None => {
                 return Err(ConfigError::invalid(
@@ -128,7 +120,6 @@ impl Settings {
                 "not a valid tracing filter",
             ));
         }
-        self.metrics.validate()?;
         self.webhooks.validate()?;
         self.storage_events.validate()?;
         if self.uploads.complete_on_upload && self.storage.backend != super::StorageBackend::Local {

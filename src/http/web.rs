@@ -132,12 +132,7 @@ pub fn page_router(settings: &Settings) -> Router {
 fn content_security_policy(settings: &Settings) -> String {
     let mut connect = vec!["'self'".to_owned()];
     // The page may be reached under another name than the one signed URLs use.
-    let public_url = settings.server.public_url.as_deref();
-    connect.extend(
-        public_url
-            .and_then(|u| Url::parse(u).ok())
-            .map(|u| origin(&u)),
-    );
+    connect.extend(settings.server.public_url.as_ref().map(origin));
     connect.extend(storage_origins(settings));
     connect.dedup();
     format!(
@@ -185,7 +180,7 @@ mod tests {
         settings.storage.backend = StorageBackend::S3;
         settings.storage.s3.endpoint = Some("http://minio:9000".into());
         settings.storage.s3.public_endpoint = Some("http://localhost:9000/".into());
-        settings.server.public_url = Some("https://uploads.example.com/".into());
+        settings.server.public_url = Some("https://uploads.example.com/".parse().unwrap());
         let policy = content_security_policy(&settings);
         assert!(
             policy

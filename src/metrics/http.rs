@@ -125,7 +125,7 @@ pub struct MetricsListener {
 
 impl MetricsListener {
     /// Binds `bind` (port 0 picks a free port).
-    pub async fn bind(bind: &str, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+    pub async fn bind(bind: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .with_context(|| format!("binding metrics.bind {bind}"))?;

@@ -89,7 +89,7 @@ async fn test_settings(backend: Backend) -> (Settings, Option<PathBuf>) {
         profile: "test".into(),
         ..Settings::default()
     };
-    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.bind = ([127, 0, 0, 1], 0).into();
     let database_url = infrastructure.create_database().await;
     settings.database.url = Some(SecretString::from(database_url));
     settings.database.migrate_on_start = false;

@@ -256,7 +256,7 @@ async fn the_pool_and_the_build_are_described() {
 async fn metrics_can_be_served_on_a_separate_listener() {
     // Arrange: port 0, the bound port read back from the application.
     let app = spawn_app_with(Backend::Local, |s| {
-        s.metrics.bind = Some("127.0.0.1:0".into());
+        s.metrics.bind = Some(([127, 0, 0, 1], 0).into());
     })
     .await;
     let metrics_address = app.metrics_address.clone().expect("a separate listener");

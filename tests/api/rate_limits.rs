@@ -198,7 +198,7 @@ on_both_backends!(anonymous_clients_forwarded_by_a_trusted_proxy_get_a_bucket_ea
 async fn anonymous_clients_forwarded_by_a_trusted_proxy_get_a_bucket_each(buckets: Buckets) {
     // Arrange
     let (app, _redis) = limited_app(buckets, 1, |s| {
-        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+        s.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
     let first = app.with_headers(&[("x-forwarded-for", "203.0.113.1")]);

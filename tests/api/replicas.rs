@@ -375,7 +375,7 @@ async fn migrations_started_by_two_replicas_at_once_apply_once() {
             profile: "test".into(),
             ..Settings::default()
         };
-        settings.server.bind = "127.0.0.1:0".into();
+        settings.server.bind = ([127, 0, 0, 1], 0).into();
         settings.database.url = Some(SecretString::from(url.clone()));
         settings.database.migrate_on_start = true;
         settings.database.connect_timeout_secs = 30;
