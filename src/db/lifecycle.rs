@@ -1,9 +1,10 @@
 //! The SQL of the sweeper (`crate::lifecycle`): the removal of abandoned uploads (recording
 //! their `asset.expired` events, see `events`), a dry run of it, and the orphan scan's check of
 //! which stored keys an asset still names. Part of [`AssetRepository`]; every statement is
-//! one round trip.
+//! one round trip, its text formatted once.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use tokio_postgres::types::{ToSql, Type};
@@ -41,34 +42,21 @@ impl AssetRepository {
             return Ok(None);
         }
         // Each removed asset records its `asset.expired` in the same statement.
-        // `= ANY(ARRAY(…))`, not `IN (…)`: the batch is computed first and each row found by
-        // its key. With `IN`, the plan cached for a prepared statement (its LIMIT unknown)
-        // is a hash join over a sequential scan of the whole table (tests/api/query_plans.rs).
+        static PLAIN: LazyLock<String> = LazyLock::new(|| take_expired_sql(false));
+        static WITH_EVENTS: LazyLock<String> = LazyLock::new(|| take_expired_sql(true));
         let endpoints = self.endpoints(EventType::Expired);
-        let events = if endpoints.is_empty() {
-            String::new()
-        } else {
-            record_events("expired", EventType::Expired, 3, "true")
-        };
-        let sql = format!(
-            "WITH expired AS (DELETE FROM assets WHERE id = ANY(ARRAY( \
-                 SELECT id FROM assets \
-                 WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1) \
-                 ORDER BY upload_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)) \
-             RETURNING {COLUMNS}){events} SELECT {COLUMNS} FROM expired"
-        );
         let (grace_secs, batch) = (grace.as_secs_f64(), i64::from(batch));
         let params: [(&(dyn ToSql + Sync), Type); 3] = [
             (&grace_secs, Type::FLOAT8),
             (&batch, Type::INT8),
             (endpoints, Type::TEXT_ARRAY),
         ];
-        let params = if endpoints.is_empty() {
-            &params[..2]
+        let (sql, params) = if endpoints.is_empty() {
+            (&*PLAIN, &params[..2])
         } else {
-            &params[..]
+            (&*WITH_EVENTS, &params[..])
         };
-        let rows = tx.query_typed(&sql, params).await?;
+        let rows = tx.query_typed(sql, params).await?;
         let assets = rows
             .iter()
             .map(asset_from_row)
@@ -89,15 +77,17 @@ impl AssetRepository {
         grace: Duration,
         limit: u32,
     ) -> Result<Vec<Asset>, DbError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM assets \
-             WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1) \
-             ORDER BY upload_expires_at LIMIT $2"
-        );
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {COLUMNS} FROM assets \
+                 WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1) \
+                 ORDER BY upload_expires_at LIMIT $2"
+            )
+        });
         let conn = self.pool.get().await?;
         let rows = conn
             .query_typed(
-                &sql,
+                &SQL,
                 &[
                     (&grace.as_secs_f64(), Type::FLOAT8),
                     (&i64::from(limit), Type::INT8),
@@ -124,4 +114,26 @@ impl AssetRepository {
             .map(|row| row.try_get(0).map_err(DbError::from))
             .collect()
     }
+}
+
+/// The sweeper's removal of a batch of expired pending assets (`$1` the grace in seconds,
+/// `$2` the batch size); with `events`, each removed asset also records `asset.expired` for
+/// the endpoints in `$3`.
+///
+/// `= ANY(ARRAY(…))`, not `IN (…)`: the batch is computed first and each row found by its
+/// key. With `IN`, the plan cached for a prepared statement (its LIMIT unknown) is a hash
+/// join over a sequential scan of the whole table (tests/api/query_plans.rs).
+fn take_expired_sql(events: bool) -> String {
+    let events = if events {
+        record_events("expired", EventType::Expired, 3, "true")
+    } else {
+        String::new()
+    };
+    format!(
+        "WITH expired AS (DELETE FROM assets WHERE id = ANY(ARRAY( \
+             SELECT id FROM assets \
+             WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1) \
+             ORDER BY upload_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)) \
+         RETURNING {COLUMNS}){events} SELECT {COLUMNS} FROM expired"
+    )
 }
