@@ -1,7 +1,7 @@
 //! The SQL of the outbox: the CTE that records an event in the intake, in the statement of
-//! the change it reports (used by `assets` and `lifecycle`), and the [`EventRepository`] the
-//! dispatcher and the `events` command use to move events out of the intake and to claim,
-//! record, list, retry and prune deliveries.
+//! the change it reports (used by `assets`, `listing` and `lifecycle`), and the
+//! [`EventRepository`] the dispatcher and the `events` command use to move events out of the
+//! intake and to claim, record, list, retry and prune deliveries.
 
 use std::time::Duration;
 

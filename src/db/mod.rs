@@ -8,6 +8,7 @@ mod connection;
 mod conninfo;
 mod events;
 mod lifecycle;
+mod listing;
 mod multipart;
 mod shared;
 mod storage_keys;
@@ -26,7 +27,7 @@ pub use connection::{PgConnection, PgConnectionManager};
 pub use events::{
     AttemptRecord, ClaimedDelivery, DeliveryRow, EventRepository, QueueStats, RetrySelection,
 };
-pub use lifecycle::AssetFilter;
+pub use listing::AssetFilter;
 pub use shared::SharedConnections;
 
 use crate::config::DatabaseSettings;

@@ -1,11 +1,13 @@
 //! Types that validate when they are parsed, so handlers, SQL and storage only ever see
-//! values that are known to be good ("parse, don't validate").
+//! values that are known to be good ("parse, don't validate"), and the percent-encode sets
+//! ([`percent`]) that turn them into storage keys and URLs.
 
 mod asset;
 mod checksum;
 mod content_type;
 mod object_key;
 mod owner;
+pub mod percent;
 mod upload_scope;
 
 pub use asset::{Asset, AssetId, AssetStatus, MultipartUpload, storage_key};

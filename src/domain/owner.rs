@@ -2,11 +2,10 @@
 
 use std::fmt;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 use sha2::{Digest, Sha256};
 
-/// Characters that stay as they are in an owner's storage segment.
-const KEY_SAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_');
+use super::percent::OWNER_SEGMENT;
 
 /// Longest owner segment of a storage key: a longer one is replaced by its digest form, so
 /// that file systems (255 bytes per segment) and S3 (1024 bytes per key) can hold every key.
@@ -35,7 +34,7 @@ impl Owner {
     /// Past 128 bytes it is `~sha256-<hex digest>` instead: `~` never appears in an encoded
     /// name, so the two forms cannot collide either.
     pub fn storage_segment(&self) -> String {
-        let encoded = utf8_percent_encode(&self.0, KEY_SAFE).to_string();
+        let encoded = utf8_percent_encode(&self.0, OWNER_SEGMENT).to_string();
         if encoded.len() <= MAX_SEGMENT_BYTES {
             return encoded;
         }

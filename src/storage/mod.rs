@@ -7,6 +7,7 @@
 //! Each store carries a [`marker`] with its id, which [`identity`] checks against the
 //! database.
 
+mod digest;
 pub mod identity;
 pub mod local;
 pub mod marker;

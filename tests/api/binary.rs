@@ -1,114 +1,39 @@
 //! The `cloud-asset-uploader` binary as an operator starts it: from any directory, with
 //! configuration from the environment only.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+#[path = "../shared/server_process.rs"]
+mod server_process;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::helpers::{SignedInfo, UploadGrant, assert_status, new_database, sample_file};
+use server_process::{EmptyDir, ServerProcess};
 
-/// A child process killed when the test ends, whatever happened.
-struct Server {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A directory of its own under the system's temporary directory, removed at the end.
-struct EmptyDir(PathBuf);
-
-impl EmptyDir {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("cau-bin-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for EmptyDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The binary with a clean configuration environment: no `UPLOADER_*` of the caller's, JSON
-/// logs on stdout, a free port.
+/// The binary with a clean configuration environment (see `server_process::command`) and
+/// `database_url`, its stderr kept for the tests that read it.
 fn binary(dir: &Path, database_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cloud-asset-uploader"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("UPLOADER_") || name == "DATABASE_URL" || name == "RUST_LOG" {
-            command.env_remove(name);
-        }
-    }
+    let mut command = server_process::command(dir);
     command
-        .current_dir(dir)
         .env("DATABASE_URL", database_url)
-        .env("UPLOADER_SERVER__BIND", "127.0.0.1:0")
-        .env("UPLOADER_LOG__FORMAT", "json")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
-}
-
-fn spawn(mut command: Command) -> Server {
-    let mut child = command.spawn().expect("starting the binary");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    // Drained all along: a full pipe would stall the server's log writer.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Server { child, lines }
-}
-
-impl Server {
-    /// Reads log lines until one matching `wanted`; returns the lines read, that one last.
-    /// Panics after `timeout`.
-    fn read_until(&self, wanted: impl Fn(&Value) -> bool, timeout: Duration) -> Vec<Value> {
-        let deadline = std::time::Instant::now() + timeout;
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-            let Ok(line) = self.lines.recv_timeout(left) else {
-                break;
-            };
-            let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            let found = wanted(&event);
-            seen.push(event);
-            if found {
-                return seen;
-            }
-        }
-        panic!("no such log line within {timeout:?}; saw:\n{seen:#?}");
-    }
 }
 
 #[tokio::test]
 async fn the_binary_serves_from_an_empty_directory_on_built_in_defaults() {
     // Arrange: no config/ anywhere near, only a database URL.
-    let dir = EmptyDir::new();
+    let dir = EmptyDir::new("cau-bin");
     let database_url = new_database().await;
-    let server = spawn(binary(&dir.0, &database_url));
+    let mut server = ServerProcess::spawn(&mut binary(dir.path(), &database_url));
 
     // Act
-    let start = server.read_until(|e| e["message"] == "listening", Duration::from_secs(60));
+    let start = server
+        .read_until(|e| e["message"] == "listening", Duration::from_secs(60))
+        .await;
     let address = format!(
         "http://{}",
         start.last().unwrap()["address"].as_str().unwrap()
@@ -144,10 +69,12 @@ async fn the_binary_serves_from_an_empty_directory_on_built_in_defaults() {
         .send()
         .await
         .unwrap();
-    let requests = server.read_until(
-        |e| e["message"] == "request" && e["path"] == "/api/status",
-        Duration::from_secs(10),
-    );
+    let requests = server
+        .read_until(
+            |e| e["message"] == "request" && e["path"] == "/api/status",
+            Duration::from_secs(10),
+        )
+        .await;
 
     // Assert
     assert_status(alive, 200).await;
@@ -155,7 +82,7 @@ async fn the_binary_serves_from_an_empty_directory_on_built_in_defaults() {
     assert_status(stored, 200).await;
     assert_status(completed, 200).await;
     assert!(
-        dir.0.join("data/objects").is_dir(),
+        dir.path().join("data/objects").is_dir(),
         "the local store is under the working directory"
     );
     let logged = |message: &str| start.iter().find(|e| e["message"] == message).cloned();
@@ -165,7 +92,7 @@ async fn the_binary_serves_from_an_empty_directory_on_built_in_defaults() {
         "built-in defaults, built-in profile development"
     );
     let storage = logged("storage").expect("the storage settings are logged");
-    let root = dir.0.join("data/objects");
+    let root = dir.path().join("data/objects");
     assert_eq!(
         storage["root"],
         root.display().to_string(),
@@ -184,9 +111,9 @@ async fn the_binary_serves_from_an_empty_directory_on_built_in_defaults() {
 
 #[test]
 fn a_named_configuration_directory_that_does_not_exist_stops_the_start() {
-    let dir = EmptyDir::new();
-    let missing = dir.0.join("no-such-config");
-    let output = binary(&dir.0, "postgres://u:p@127.0.0.1:1/db")
+    let dir = EmptyDir::new("cau-bin");
+    let missing = dir.path().join("no-such-config");
+    let output = binary(dir.path(), "postgres://u:p@127.0.0.1:1/db")
         .arg("--config-dir")
         .arg(&missing)
         .output()
@@ -198,8 +125,8 @@ fn a_named_configuration_directory_that_does_not_exist_stops_the_start() {
 
 #[test]
 fn an_unknown_key_stops_the_start_with_one_line_naming_it() {
-    let dir = EmptyDir::new();
-    let output = binary(&dir.0, "postgres://u:p@127.0.0.1:1/db")
+    let dir = EmptyDir::new("cau-bin");
+    let output = binary(dir.path(), "postgres://u:p@127.0.0.1:1/db")
         .env("UPLOADER_UPLOADS__MAX_SZIE", "10")
         .output()
         .unwrap();
@@ -217,14 +144,16 @@ fn an_unknown_key_stops_the_start_with_one_line_naming_it() {
 #[tokio::test]
 async fn on_sigterm_the_server_drains_then_refuses_new_connections_and_exits() {
     // Arrange
-    let dir = EmptyDir::new();
+    let dir = EmptyDir::new("cau-bin");
     let database_url = new_database().await;
-    let mut command = binary(&dir.0, &database_url);
+    let mut command = binary(dir.path(), &database_url);
     command
         .env("UPLOADER_SERVER__SHUTDOWN_DRAIN_SECS", "2")
         .env("UPLOADER_SERVER__SHUTDOWN_TIMEOUT_SECS", "5");
-    let mut server = spawn(command);
-    let start = server.read_until(|e| e["message"] == "listening", Duration::from_secs(60));
+    let mut server = ServerProcess::spawn(&mut command);
+    let start = server
+        .read_until(|e| e["message"] == "listening", Duration::from_secs(60))
+        .await;
     let address = start.last().unwrap()["address"]
         .as_str()
         .unwrap()
@@ -239,15 +168,13 @@ async fn on_sigterm_the_server_drains_then_refuses_new_connections_and_exits() {
 
     // Act
     let signalled = std::time::Instant::now();
-    let kill = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    server.read_until(
-        |e| e["message"] == "shutting down: not ready, draining",
-        Duration::from_secs(5),
-    );
+    server.terminate();
+    server
+        .read_until(
+            |e| e["message"] == "shutting down: not ready, draining",
+            Duration::from_secs(5),
+        )
+        .await;
     let not_ready = client
         .get(format!("http://{address}/readyz"))
         .send()
@@ -258,12 +185,14 @@ async fn on_sigterm_the_server_drains_then_refuses_new_connections_and_exits() {
         .send()
         .await
         .unwrap();
-    server.read_until(
-        |e| e["message"] == "shutting down: stopped listening, finishing in-flight requests",
-        Duration::from_secs(10),
-    );
+    server
+        .read_until(
+            |e| e["message"] == "shutting down: stopped listening, finishing in-flight requests",
+            Duration::from_secs(10),
+        )
+        .await;
     let refused = std::net::TcpStream::connect(&address);
-    let exited = wait_for_exit(&mut server.child, Duration::from_secs(10));
+    let exited = server.wait_for_exit(Duration::from_secs(10)).await;
 
     // Assert
     let not_ready_status = not_ready.status().as_u16();
@@ -291,16 +220,4 @@ async fn on_sigterm_the_server_drains_then_refuses_new_connections_and_exits() {
     let status = exited.expect("the server exits within its timeouts");
     assert!(status.success(), "{status:?}");
     assert!(signalled.elapsed() < Duration::from_secs(2 + 5 + 2));
-}
-
-/// The child's exit status, unless it is still running after `timeout`.
-fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = std::time::Instant::now() + timeout;
-    while std::time::Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
 }

@@ -30,7 +30,7 @@ use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 use secrecy::ExposeSecret;
 
 pub use parts::MAX_PART_NUMBER;
@@ -43,13 +43,7 @@ use super::{
     StoredObject, UploadCheck, UploadSpec,
 };
 use crate::config::Settings;
-
-/// Characters of a key segment that stay as they are in a URL path.
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+use crate::domain::percent::UNRESERVED;
 
 /// Files on this server's disk.
 pub struct LocalStorage {
@@ -105,7 +99,7 @@ impl LocalStorage {
             signer: UrlSigner::new(&key),
             base_url: format!(
                 "{base}/storage/{}/",
-                utf8_percent_encode(bucket, PATH_SEGMENT)
+                utf8_percent_encode(bucket, UNRESERVED)
             ),
             directory,
             marker_key: super::marker::marker_key(&settings.storage.key_prefix),
@@ -145,7 +139,7 @@ impl LocalStorage {
         let key: Vec<String> = request
             .key
             .split('/')
-            .map(|segment| utf8_percent_encode(segment, PATH_SEGMENT).to_string())
+            .map(|segment| utf8_percent_encode(segment, UNRESERVED).to_string())
             .collect();
         format!(
             "{}{}?{}",

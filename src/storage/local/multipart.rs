@@ -3,21 +3,18 @@
 //! size (stored by [`LocalStorage::receive_part`]), and `complete` assembles the parts into
 //! the object atomically. The layout on disk is in `parts`.
 
-use std::time::Duration;
-
-use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::anyhow;
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 
 use super::parts::{self, MAX_PART_NUMBER, PartFile, disk_error};
-use super::receive::Received;
 use super::record::Record;
 use super::staging::{TempFile, staging_path};
 use super::{LocalStorage, SignedMethod, SignedPart, SignedRequest, expires_at};
 use crate::domain::ContentType;
+use crate::storage::digest::{Digested, HashingCounter, copy_hashed};
 use crate::storage::{
     CompleteError, ListedUpload, MultipartStorage, PartRef, StorageError, StoredPart,
 };
@@ -179,16 +176,15 @@ impl LocalStorage {
 fn concatenate(
     temp: PathBuf,
     parts: &[(u32, PathBuf)],
-) -> Result<(TempFile, std::fs::Metadata, Received), CompleteError> {
+) -> Result<(TempFile, std::fs::Metadata, Digested), CompleteError> {
     let mut out = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&temp)
         .map_err(disk_error)?;
     let file = TempFile::new(temp);
-    let mut hasher = Sha256::new();
+    let mut counter = HashingCounter::new();
     let mut buffer = vec![0; COPY_CHUNK];
-    let mut size = 0u64;
     for (number, path) in parts {
         let mut part = match std::fs::File::open(path) {
             Ok(part) => part,
@@ -199,23 +195,11 @@ fn concatenate(
             }
             Err(e) => return Err(disk_error(e).into()),
         };
-        loop {
-            let read = part.read(&mut buffer).map_err(disk_error)?;
-            if read == 0 {
-                break;
-            }
-            hasher.update(&buffer[..read]);
-            out.write_all(&buffer[..read]).map_err(disk_error)?;
-            size += read as u64;
-        }
+        copy_hashed(&mut part, &mut out, &mut counter, &mut buffer).map_err(disk_error)?;
     }
     out.sync_all().map_err(disk_error)?;
     let metadata = out.metadata().map_err(disk_error)?;
-    let received = Received {
-        size,
-        digest: hasher.finalize().into(),
-    };
-    Ok((file, metadata, received))
+    Ok((file, metadata, counter.finish()))
 }
 
 /// The stored files to assemble `given` from, in order, or what is wrong with the list:

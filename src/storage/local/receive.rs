@@ -5,12 +5,11 @@
 use anyhow::anyhow;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use sha2::{Digest, Sha256};
 
 use super::record::Record;
 use super::staging::{StagingFile, TempFile, staging_path, sync_dir};
 use super::{LocalStorage, SignatureError, SignedRequest};
-use crate::domain::Sha256Checksum;
+use crate::storage::digest::{Digested, HashingCounter};
 use crate::storage::{StorageError, StoredObject};
 
 /// Why an upload to a local signed URL or form was refused.
@@ -44,26 +43,13 @@ pub enum UploadRejection {
     Storage(#[from] StorageError),
 }
 
-/// What arrived: its size and SHA-256.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Received {
-    pub size: u64,
-    pub digest: [u8; 32],
-}
-
-impl Received {
-    pub fn checksum(&self) -> Sha256Checksum {
-        Sha256Checksum::from_digest(&self.digest).expect("SHA-256 digests are 32 bytes")
-    }
-}
-
 /// An upload in its staging file, whole and fsynced, not yet visible under its key.
 pub(super) struct Staged<'a> {
     storage: &'a LocalStorage,
     key: String,
     file: TempFile,
     metadata: std::fs::Metadata,
-    received: Received,
+    received: Digested,
 }
 
 impl Staged<'_> {
@@ -170,33 +156,28 @@ pub(super) async fn write_body<S>(
     file: &mut StagingFile,
     mut body: S,
     limit: u64,
-) -> Result<Received, UploadRejection>
+) -> Result<Digested, UploadRejection>
 where
     S: Stream<Item = std::io::Result<Bytes>> + Unpin,
 {
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
+    let mut counter = HashingCounter::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(UploadRejection::BodyRead)?;
-        size += chunk.len() as u64;
-        if size > limit {
+        counter.update(&chunk);
+        if counter.size() > limit {
             return Err(UploadRejection::TooLarge { limit });
         }
-        hasher.update(&chunk);
         file.write(chunk)
             .await
             .map_err(|e| StorageError::Other(anyhow!(e).context("writing the upload")))?;
     }
-    Ok(Received {
-        size,
-        digest: hasher.finalize().into(),
-    })
+    Ok(counter.finish())
 }
 
 /// Checks what arrived against the declared length and checksum.
 pub(super) fn verify_upload(
     signed: &SignedRequest,
-    received: &Received,
+    received: &Digested,
 ) -> Result<(), UploadRejection> {
     if let Some(expected) = signed.length
         && expected != received.size

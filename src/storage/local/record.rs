@@ -14,17 +14,16 @@
 //! none; completion then reads them back to hash them, as it always did.
 
 use std::fs::Metadata;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::LocalStorage;
-use super::receive::Received;
 use super::staging::{blocking, staging_path, sync_dir};
+use crate::storage::digest::{Digested, HashingCounter, copy_hashed};
 use crate::storage::{Storage, StorageError, StoredObject, UploadCheck};
 
 /// Directory of the records, directly under the bucket directory (outside `key_prefix`,
@@ -46,7 +45,7 @@ pub(super) struct Record {
 
 impl Record {
     /// The record of `received`, written to the file `metadata` describes.
-    pub fn of(received: &Received, metadata: &Metadata) -> Self {
+    pub fn of(received: &Digested, metadata: &Metadata) -> Self {
         let (modified_secs, modified_nanos) = modified(metadata);
         Self {
             size: received.size,
@@ -194,24 +193,13 @@ impl LocalStorage {
 }
 
 /// Size and SHA-256 of the file at `path`, read from disk: for objects without a record.
-pub(super) async fn read_back(path: PathBuf) -> io::Result<Received> {
+pub(super) async fn read_back(path: PathBuf) -> io::Result<Digested> {
     blocking(move || {
         let mut file = std::fs::File::open(&path)?;
-        let mut hasher = Sha256::new();
+        let mut counter = HashingCounter::new();
         let mut buffer = vec![0; READ_BACK_CHUNK];
-        let mut size = 0u64;
-        loop {
-            let read = file.read(&mut buffer)?;
-            if read == 0 {
-                break;
-            }
-            hasher.update(&buffer[..read]);
-            size += read as u64;
-        }
-        Ok(Received {
-            size,
-            digest: hasher.finalize().into(),
-        })
+        copy_hashed(&mut file, &mut io::sink(), &mut counter, &mut buffer)?;
+        Ok(counter.finish())
     })
     .await
 }

@@ -20,8 +20,8 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{BucketLocationConstraint, ChecksumMode, CreateBucketConfiguration};
-use sha2::{Digest, Sha256};
 
+use super::digest::HashingCounter;
 use super::{
     DownloadSpec, ListedObject, SignedUpload, Storage, StorageError, StoredObject, UploadSpec,
 };
@@ -142,13 +142,13 @@ impl S3Storage {
             .await
             .map_err(|e| unavailable(e, "reading the object to hash it"))?;
         let mut body = output.body;
-        let mut hasher = Sha256::new();
+        let mut counter = HashingCounter::new();
         while let Some(chunk) = body.next().await {
             let chunk = chunk
                 .map_err(|e| StorageError::Unavailable(anyhow!(e).context("reading the object")))?;
-            hasher.update(&chunk);
+            counter.update(&chunk);
         }
-        Ok(Sha256Checksum::from_digest(&hasher.finalize()).expect("SHA-256 digests are 32 bytes"))
+        Ok(counter.finish().checksum())
     }
 }
 

@@ -12,16 +12,10 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 
+use crate::domain::percent::UNRESERVED;
 use crate::storage::StorageError;
-
-/// Everything but RFC 3986's unreserved characters is percent-encoded, as SigV4 requires.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// Where signed URLs point and how they are signed.
 pub struct QuerySigner {
