@@ -10,8 +10,8 @@ pub mod tokens;
 
 pub use callers::Caller;
 pub use responses::{
-    AccessGrant, SignedInfo, UploadGrant, assert_problem, assert_status, assert_success, describe,
-    header, json_with_status,
+    AccessGrant, SignedInfo, UploadGrant, assert_problem, assert_problem_in, assert_status,
+    assert_success, describe, header, json_with_status,
 };
 
 use std::path::PathBuf;

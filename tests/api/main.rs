@@ -31,6 +31,7 @@ mod quotas;
 mod rate_limits;
 mod replicas;
 mod s3_storage;
+mod signed_urls;
 mod slow_uploads;
 mod status;
 mod storage_events;

@@ -1,41 +1,21 @@
 //! Delegated upload tokens: an owner mints one for a browser; the browser can upload within
 //! its scope and read back only what it uploaded.
 
-use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::helpers::tokens::{token_for, use_api_keys, use_jwt};
+use crate::helpers::tokens::{
+    mint_upload_token, spawn_upload_token_app, token_for, use_api_keys, use_jwt, use_upload_tokens,
+};
 use crate::helpers::{
-    Backend, TestApp, assert_problem, assert_status, assert_success, json_with_status, sample_file,
+    Backend, assert_problem, assert_status, assert_success, json_with_status, sample_file,
     spawn_app_with,
 };
-
-const SIGNING_KEY: &str = "upload-token-test-key-0123456789abcdef";
-
-/// A server in JWT mode with a fixed upload-token key.
-async fn app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |settings| {
-        use_jwt(settings);
-        settings.upload_tokens.signing_key = Some(SecretString::from(SIGNING_KEY.to_owned()));
-    })
-    .await
-}
-
-/// Mints a token as `owner` with `scope`; returns the token.
-async fn mint(app: &TestApp, owner: &str, scope: Value) -> String {
-    let response = app
-        .as_owner(owner)
-        .post_json("/api/upload-tokens", &scope)
-        .await;
-    let body: Value = json_with_status(response, 201).await;
-    body["token"].as_str().unwrap().to_owned()
-}
 
 #[tokio::test]
 async fn a_token_uploads_completes_and_reads_back_its_own_asset_on_both_backends() {
     for backend in [Backend::Local, Backend::S3] {
         // Arrange
-        let app = app(backend).await;
+        let app = spawn_upload_token_app(backend).await;
         let response = app
             .as_owner("alice")
             .post_json(
@@ -76,8 +56,8 @@ async fn a_token_uploads_completes_and_reads_back_its_own_asset_on_both_backends
 #[tokio::test]
 async fn uploads_outside_the_scope_answer_403_token_scope() {
     // Arrange
-    let app = app(Backend::Local).await;
-    let token = mint(
+    let app = spawn_upload_token_app(Backend::Local).await;
+    let token = mint_upload_token(
         &app,
         "alice",
         json!({ "object_key_prefix": "u/", "max_size": 100, "allowed_content_types": ["image/*"] }),
@@ -119,8 +99,8 @@ async fn uploads_outside_the_scope_answer_403_token_scope() {
 #[tokio::test]
 async fn max_uploads_counts_new_uploads_but_not_re_issues() {
     // Arrange
-    let app = app(Backend::Local).await;
-    let browser_token = mint(&app, "alice", json!({ "max_uploads": 2 })).await;
+    let app = spawn_upload_token_app(Backend::Local).await;
+    let browser_token = mint_upload_token(&app, "alice", json!({ "max_uploads": 2 })).await;
     let browser = app.with_bearer(&browser_token);
     let upload = |key: &str| json!({ "object_key": key, "content_length": 5 });
 
@@ -140,13 +120,13 @@ async fn max_uploads_counts_new_uploads_but_not_re_issues() {
 #[tokio::test]
 async fn a_token_cannot_touch_the_owners_other_assets_or_another_tokens() {
     // Arrange
-    let app = app(Backend::Local).await;
+    let app = spawn_upload_token_app(Backend::Local).await;
     let owners_own = app.as_owner("alice").store("mine.bin", b"owner").await;
     let first = app
-        .with_bearer(&mint(&app, "alice", json!({})).await)
+        .with_bearer(&mint_upload_token(&app, "alice", json!({})).await)
         .store("t1.bin", b"one")
         .await;
-    let second_token = mint(&app, "alice", json!({})).await;
+    let second_token = mint_upload_token(&app, "alice", json!({})).await;
     let second = app.with_bearer(&second_token);
     let mine = second.store("t2.bin", b"two").await;
 
@@ -192,8 +172,8 @@ async fn a_token_cannot_touch_the_owners_other_assets_or_another_tokens() {
 #[tokio::test]
 async fn a_token_aborts_its_pending_uploads_but_cannot_delete_complete_assets() {
     // Arrange
-    let app = app(Backend::Local).await;
-    let token = mint(&app, "alice", json!({})).await;
+    let app = spawn_upload_token_app(Backend::Local).await;
+    let token = mint_upload_token(&app, "alice", json!({})).await;
     let browser = app.with_bearer(&token);
     let pending = browser
         .new_upload(&json!({ "object_key": "p.bin", "content_length": 3 }))
@@ -216,8 +196,8 @@ async fn a_token_aborts_its_pending_uploads_but_cannot_delete_complete_assets() 
 #[tokio::test]
 async fn tokens_cannot_mint_tokens_and_forged_ones_are_refused() {
     // Arrange
-    let app = app(Backend::Local).await;
-    let token = mint(&app, "alice", json!({})).await;
+    let app = spawn_upload_token_app(Backend::Local).await;
+    let token = mint_upload_token(&app, "alice", json!({})).await;
     let mut forged = token.clone();
     forged.insert(forged.len() - 3, 'x');
 
@@ -243,7 +223,7 @@ async fn tokens_cannot_mint_tokens_and_forged_ones_are_refused() {
 
 #[tokio::test]
 async fn minting_checks_what_is_asked_for() {
-    let app = app(Backend::Local).await;
+    let app = spawn_upload_token_app(Backend::Local).await;
     let cases = [
         (json!({ "expires_in": 0 }), "expires_in"),
         (json!({ "expires_in": 3601 }), "expires_in"),
@@ -276,7 +256,7 @@ async fn a_token_minted_with_an_api_key_works_in_api_key_mode() {
     // Arrange
     let app = spawn_app_with(Backend::Local, |settings| {
         use_api_keys(settings, &[("alice", "alice-key")]);
-        settings.upload_tokens.signing_key = Some(SecretString::from(SIGNING_KEY.to_owned()));
+        use_upload_tokens(settings);
     })
     .await;
     let response = app
@@ -312,9 +292,9 @@ async fn without_a_key_tokens_are_disabled_outside_development() {
 
 #[tokio::test]
 async fn replicas_sharing_the_key_accept_each_others_tokens() {
-    let first = app(Backend::Local).await;
-    let second = app(Backend::Local).await;
-    let token = mint(&first, "alice", json!({})).await;
+    let first = spawn_upload_token_app(Backend::Local).await;
+    let second = spawn_upload_token_app(Backend::Local).await;
+    let token = mint_upload_token(&first, "alice", json!({})).await;
     let response = second
         .with_bearer(&token)
         .request_upload(&json!({ "object_key": "x", "content_length": 1 }))

@@ -3,36 +3,13 @@
 
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, RequestBuilder, Response};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::tokens::{token_for, use_jwt};
-use crate::helpers::{
-    Backend, TestApp, assert_problem, header, json_with_status, sample_file, spawn_app_with,
-};
+use crate::helpers::tokens::{mint_upload_token, spawn_upload_token_app, token_for};
+use crate::helpers::{Backend, TestApp, assert_problem, header, json_with_status, sample_file};
 
-const SIGNING_KEY: &str = "upload-token-test-key-0123456789abcdef";
 const MIB: usize = 1024 * 1024;
-
-/// A server in JWT mode with a fixed upload-token key.
-async fn app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |settings| {
-        use_jwt(settings);
-        settings.upload_tokens.signing_key = Some(SecretString::from(SIGNING_KEY.to_owned()));
-    })
-    .await
-}
-
-/// Mints a delegated upload token as `owner` with `scope`.
-async fn mint(app: &TestApp, owner: &str, scope: Value) -> String {
-    let response = app
-        .as_owner(owner)
-        .post_json("/api/upload-tokens", &scope)
-        .await;
-    let body: Value = json_with_status(response, 201).await;
-    body["token"].as_str().unwrap().to_owned()
-}
 
 /// Uppy as a client of one endpoint.
 struct Uppy<'a> {
@@ -189,8 +166,9 @@ async fn upload_in_parts(uppy: &Uppy<'_>, name: &str, bytes: &[u8]) -> (String, 
 async fn a_small_file_goes_by_post_form_and_completes_by_key_in_both_modes_on_both_backends() {
     for backend in [Backend::Local, Backend::S3] {
         // Arrange
-        let app = app(backend).await;
-        let token = mint(&app, "alice", json!({ "object_key_prefix": "browser/" })).await;
+        let app = spawn_upload_token_app(backend).await;
+        let token =
+            mint_upload_token(&app, "alice", json!({ "object_key_prefix": "browser/" })).await;
         let bytes = sample_file(3210);
 
         for (mode, uppy, name, method) in [
@@ -240,8 +218,8 @@ async fn a_small_file_goes_by_post_form_and_completes_by_key_in_both_modes_on_bo
 async fn a_multipart_upload_completes_verified_in_both_modes_on_both_backends() {
     for backend in [Backend::Local, Backend::S3] {
         // Arrange
-        let app = app(backend).await;
-        let token = mint(&app, "alice", json!({})).await;
+        let app = spawn_upload_token_app(backend).await;
+        let token = mint_upload_token(&app, "alice", json!({})).await;
         let bytes = sample_file(5 * MIB + 1234);
 
         for (mode, uppy) in [
@@ -272,8 +250,8 @@ async fn a_multipart_upload_completes_verified_in_both_modes_on_both_backends() 
 async fn a_file_over_the_token_size_limit_is_refused_with_a_message_uppy_shows() {
     for backend in [Backend::Local, Backend::S3] {
         // Arrange
-        let app = app(backend).await;
-        let token = mint(&app, "alice", json!({ "max_size": 1000 })).await;
+        let app = spawn_upload_token_app(backend).await;
+        let token = mint_upload_token(&app, "alice", json!({ "max_size": 1000 })).await;
         let uppy = Uppy::v6(&app, &token);
 
         // Act
@@ -303,10 +281,10 @@ async fn a_file_over_the_token_size_limit_is_refused_with_a_message_uppy_shows()
 #[tokio::test]
 async fn another_owners_token_cannot_complete_list_or_abort_an_upload() {
     // Arrange
-    let app = app(Backend::S3).await;
-    let alice = mint(&app, "alice", json!({})).await;
-    let bob = mint(&app, "bob", json!({})).await;
-    let alices_other = mint(&app, "alice", json!({})).await;
+    let app = spawn_upload_token_app(Backend::S3).await;
+    let alice = mint_upload_token(&app, "alice", json!({})).await;
+    let bob = mint_upload_token(&app, "bob", json!({})).await;
+    let alices_other = mint_upload_token(&app, "alice", json!({})).await;
     let uppy = Uppy::v6(&app, &alice);
     let created = uppy.create_multipart("a.bin", 1000).await;
     let created: Value = json_with_status(created, 200).await;
@@ -358,8 +336,8 @@ async fn another_owners_token_cannot_complete_list_or_abort_an_upload() {
 #[tokio::test]
 async fn a_name_already_complete_answers_409_and_a_bad_token_401() {
     // Arrange
-    let app = app(Backend::Local).await;
-    let token = mint(&app, "alice", json!({})).await;
+    let app = spawn_upload_token_app(Backend::Local).await;
+    let token = mint_upload_token(&app, "alice", json!({})).await;
     let uppy = Uppy::v6(&app, &token);
     let bytes = sample_file(100);
     let params: Value = json_with_status(uppy.params("a.bin", &[]).await, 200).await;
@@ -383,7 +361,7 @@ async fn a_name_already_complete_answers_409_and_a_bad_token_401() {
 #[tokio::test]
 async fn the_openapi_document_names_the_uppy_operations() {
     // Arrange
-    let app = app(Backend::Local).await;
+    let app = spawn_upload_token_app(Backend::Local).await;
 
     // Act
     let document: Value = json_with_status(app.get("/openapi.json").await, 200).await;
@@ -422,8 +400,8 @@ async fn the_openapi_document_names_the_uppy_operations() {
 #[tokio::test]
 async fn an_empty_key_answers_400_on_every_route_that_reads_it_and_each_documents_400() {
     // Arrange
-    let app = app(Backend::Local).await;
-    let token = mint(&app, "alice", json!({})).await;
+    let app = spawn_upload_token_app(Backend::Local).await;
+    let token = mint_upload_token(&app, "alice", json!({})).await;
     let uppy = Uppy::v6(&app, &token);
     let document: Value = json_with_status(app.get("/openapi.json").await, 200).await;
 
@@ -467,8 +445,8 @@ async fn an_empty_key_answers_400_on_every_route_that_reads_it_and_each_document
 #[tokio::test]
 async fn a_key_with_a_nul_byte_answers_400_not_500() {
     // Arrange
-    let app = app(Backend::Local).await;
-    let token = mint(&app, "alice", json!({})).await;
+    let app = spawn_upload_token_app(Backend::Local).await;
+    let token = mint_upload_token(&app, "alice", json!({})).await;
     let uppy = Uppy::v6(&app, &token);
 
     // Act: Postgres refuses a NUL in text, so it must not reach the query.

@@ -47,6 +47,28 @@ async fn issue(app: &TestApp, key: &str) -> Uuid {
     app.new_upload(&json!({ "object_key": key })).await.asset_id
 }
 
+/// A server delivering to `receiver` that gives a delivery up after `max_attempts`.
+async fn app_giving_up_after(receiver: &Receiver, max_attempts: u32) -> TestApp {
+    spawn_app_with(Backend::Local, |s| {
+        receiver.configure(s);
+        s.webhooks.max_attempts = max_attempts;
+    })
+    .await
+}
+
+/// A server delivering to `receiver` whose dispatcher moves and claims once at start, then
+/// sleeps (for an hour): what is recorded after that stays where it is, as it does when a
+/// server stops right after a change.
+async fn app_whose_dispatcher_ran_once(receiver: &Receiver) -> TestApp {
+    let app = spawn_app_with(Backend::Local, |s| {
+        receiver.configure(s);
+        s.webhooks.poll_interval = Duration::from_secs(3600);
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    app
+}
+
 #[tokio::test]
 async fn a_receiver_failing_the_first_attempts_gets_the_event_with_the_same_webhook_id() {
     let receiver = Receiver::start(3).await;
@@ -71,11 +93,7 @@ async fn a_receiver_failing_the_first_attempts_gets_the_event_with_the_same_webh
 async fn after_max_attempts_a_delivery_is_failed_and_kept() {
     let receiver = Receiver::start(0).await;
     receiver.set_failing(true);
-    let app = spawn_app_with(Backend::Local, |s| {
-        receiver.configure(s);
-        s.webhooks.max_attempts = 2;
-    })
-    .await;
+    let app = app_giving_up_after(&receiver, 2).await;
 
     issue(&app, "doomed.bin").await;
 
@@ -130,11 +148,7 @@ async fn finished_deliveries_and_their_events_are_pruned_after_the_retention() {
 async fn redirects_are_not_followed() {
     let receiver = Receiver::start(0).await;
     receiver.set_redirecting(true);
-    let app = spawn_app_with(Backend::Local, |s| {
-        receiver.configure(s);
-        s.webhooks.max_attempts = 1;
-    })
-    .await;
+    let app = app_giving_up_after(&receiver, 1).await;
 
     issue(&app, "redirected.bin").await;
 
@@ -184,14 +198,8 @@ async fn in_intake(app: &TestApp) -> i64 {
 #[tokio::test]
 async fn events_a_stopped_server_left_in_the_intake_are_delivered_by_the_next_one() {
     let receiver = Receiver::start(0).await;
-    // A dispatcher that moves and claims once at start, then sleeps: the events recorded
-    // after that stay in the intake, as they do when a server stops right after a change.
-    let app = spawn_app_with(Backend::Local, |s| {
-        receiver.configure(s);
-        s.webhooks.poll_interval = Duration::from_secs(3600);
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The events recorded now stay in the intake.
+    let app = app_whose_dispatcher_ran_once(&receiver).await;
     for n in 0..3 {
         issue(&app, &format!("intake/{n}.bin")).await;
     }
@@ -220,12 +228,7 @@ async fn a_delivery_claimed_by_a_replica_that_died_is_sent_once_its_lease_runs_o
     use cloud_asset_uploader::db::{EventRepository, connect_lazy};
 
     let receiver = Receiver::start(0).await;
-    let app = spawn_app_with(Backend::Local, |s| {
-        receiver.configure(s);
-        s.webhooks.poll_interval = Duration::from_secs(3600);
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let app = app_whose_dispatcher_ran_once(&receiver).await;
     issue(&app, "lease/claimed.bin").await;
     // The replica that "dies": it moves the event and claims its delivery with a 2 s lease,
     // then never sends it nor records anything.
@@ -340,11 +343,7 @@ fn events_command(app: &TestApp, args: &[&str]) -> String {
 async fn the_events_command_lists_failed_deliveries_and_retries_them() {
     let receiver = Receiver::start(0).await;
     receiver.set_failing(true);
-    let app = spawn_app_with(Backend::Local, |s| {
-        receiver.configure(s);
-        s.webhooks.max_attempts = 1;
-    })
-    .await;
+    let app = app_giving_up_after(&receiver, 1).await;
     let asset_id = issue(&app, "cli.bin").await;
     wait_for_status(&app, "failed").await;
     let failed_id = receiver.requests()[0].id.clone();
