@@ -48,10 +48,9 @@ impl fmt::Display for AssetId {
     }
 }
 
-/// Where an asset is in its life. Completion is one-way.
-///
-/// It documents itself (`ToSchema`) so that the API's parameters and bodies show the two
-/// values rather than free text.
+/// Where an asset is in its life: `pending` until its upload is verified in storage, then
+/// `complete`. Completion is one-way.
+// `ToSchema` here, so that the API's parameters and bodies show the two values, not free text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, salvo::oapi::ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[salvo(schema(name = AssetStatus))]

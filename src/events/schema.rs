@@ -33,7 +33,8 @@ enum AssetEventType {
 #[salvo(schema(name = AssetEventData))]
 #[allow(dead_code, reason = "documents the payload; the body is built in SQL")]
 struct AssetEventData {
-    /// The asset's id (a UUID).
+    /// The asset's id.
+    #[salvo(schema(format = "uuid"))]
     asset_id: String,
     owner: String,
     object_key: String,
@@ -46,8 +47,10 @@ struct AssetEventData {
     /// Base64 SHA-256 declared for the upload, if any.
     checksum_sha256: Option<String>,
     /// RFC 3339, UTC.
+    #[salvo(schema(format = DateTime))]
     created_at: String,
     /// RFC 3339, UTC; null unless the asset is complete.
+    #[salvo(schema(format = DateTime))]
     completed_at: Option<String>,
 }
 

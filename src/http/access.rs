@@ -31,10 +31,12 @@ struct AccessQuery {
 #[derive(Debug, Serialize, ToSchema)]
 #[salvo(schema(name = AccessResponse))]
 struct AccessResponse {
+    #[salvo(schema(format = "uuid"))]
     asset_id: String,
     /// `GET` this URL to download the asset.
     url: String,
     /// When the URL stops working (RFC 3339).
+    #[salvo(schema(format = DateTime))]
     expires_at: String,
 }
 

@@ -53,12 +53,14 @@ struct PartsRequest {
 #[derive(Debug, Serialize, ToSchema)]
 #[salvo(schema(name = PartsResponse))]
 struct PartsResponse {
+    #[salvo(schema(format = "uuid"))]
     asset_id: String,
     #[serde(flatten)]
     upload: MultipartInfo,
     /// Parts storage holds already, with their ETags: a client resuming after a crash
     /// uploads only the others.
     uploaded: Vec<StoredPartInfo>,
+    #[salvo(schema(format = DateTime))]
     expires_at: String,
 }
 

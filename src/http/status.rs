@@ -21,8 +21,10 @@ use crate::storage::{CompleteError, PartRef, StoredPart, UploadCheck};
 })))]
 struct StatusRequest {
     /// Id returned by `POST /api/upload`.
+    #[salvo(schema(format = "uuid"))]
     asset_id: String,
     /// `complete` (verified against storage) or `pending`.
+    #[salvo(schema(value_type = AssetStatus))]
     uploaded_status: String,
     /// For a multipart upload: every part's number and the `ETag` storage answered for it.
     parts: Option<Vec<PartDto>>,
@@ -42,8 +44,9 @@ pub(super) struct PartDto {
 #[salvo(schema(name = StatusResponse))]
 struct StatusResponse {
     success: bool,
+    #[salvo(schema(format = "uuid"))]
     asset_id: String,
-    uploaded_status: String,
+    uploaded_status: AssetStatus,
 }
 
 /// Mark an upload complete (or confirm it is still pending).
@@ -92,7 +95,7 @@ pub async fn mark_status(
     Ok(Json(StatusResponse {
         success: true,
         asset_id: id.to_string(),
-        uploaded_status: status.to_string(),
+        uploaded_status: status,
     }))
 }
 

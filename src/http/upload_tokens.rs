@@ -61,10 +61,12 @@ struct UploadTokenResponse {
     /// Send as `Authorization: Bearer <token>`.
     token: String,
     /// The token's id; the assets it creates are bound to it.
+    #[salvo(schema(format = "uuid"))]
     token_id: String,
     /// The owner the token acts for.
     owner: String,
     /// When the token stops working (RFC 3339).
+    #[salvo(schema(format = DateTime))]
     expires_at: String,
     scope: ScopeInfo,
 }

@@ -16,7 +16,7 @@ use super::{Caller, expiry, json::read_json, rfc3339};
 use crate::config::{Limits, Settings, StorageBackend};
 use crate::db::{IssueOutcome, NewUpload, Quota};
 use crate::domain::{
-    AssetId, ContentType, ObjectKey, Sha256Checksum, ValidationError, storage_key,
+    AssetId, AssetStatus, ContentType, ObjectKey, Sha256Checksum, ValidationError, storage_key,
 };
 use crate::error::{AppError, ProblemDetails};
 use crate::state::AppState;
@@ -82,11 +82,13 @@ enum SignedInfo {
 #[derive(Debug, Serialize, ToSchema)]
 #[salvo(schema(name = UploadResponse))]
 struct UploadResponse {
-    /// Id of the asset (UUID).
+    /// Id of the asset.
+    #[salvo(schema(format = "uuid"))]
     asset_id: String,
     /// Always `pending` until the upload is marked complete.
-    status: String,
+    status: AssetStatus,
     /// When the signed request stops working (RFC 3339).
+    #[salvo(schema(format = DateTime))]
     expires_at: String,
     signed_info: SignedInfo,
 }
@@ -301,7 +303,7 @@ pub async fn presign_upload(
     res.status_code(status);
     res.render(Json(UploadResponse {
         asset_id: asset.id.to_string(),
-        status: asset.status.to_string(),
+        status: asset.status,
         expires_at: rfc3339(asset.upload_expires_at),
         signed_info,
     }));

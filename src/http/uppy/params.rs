@@ -10,6 +10,7 @@ use salvo::{Depot, Request};
 use serde::Serialize;
 
 use super::issue::{Announced, issue};
+use crate::domain::AssetStatus;
 use crate::error::{AppError, ProblemDetails, UppyError};
 use crate::http::Caller;
 use crate::storage::{SignedUpload, UploadSpec};
@@ -34,8 +35,9 @@ struct UploadParameters {
 #[salvo(schema(name = UppyCompletedUpload))]
 struct CompletedUpload {
     key: String,
+    #[salvo(schema(format = "uuid"))]
     asset_id: String,
-    status: String,
+    status: AssetStatus,
 }
 
 /// Sign a POST form for one file (Uppy's `getUploadParameters`).
@@ -153,6 +155,6 @@ pub async fn complete_upload(
     Ok(Json(CompletedUpload {
         key: asset.storage_key,
         asset_id: asset.id.to_string(),
-        status: asset.status.to_string(),
+        status: asset.status,
     }))
 }
