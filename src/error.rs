@@ -582,6 +582,33 @@ mod tests {
                 500,
                 "internal_error",
             ),
+            (AppError::RouteNotFound("/nope".into()), 404, "not_found"),
+            (
+                AppError::Unauthorized(crate::auth::AuthError::Invalid),
+                401,
+                "unauthorized",
+            ),
+            (
+                AppError::ContentTypeNotAllowed("text/html".into()),
+                415,
+                "content_type_not_allowed",
+            ),
+            (
+                AppError::QuotaExceeded(crate::db::QuotaExceeded {
+                    limit: "max_pending_uploads",
+                    allowed: 1,
+                    current: 1,
+                    requested: 1,
+                }),
+                403,
+                "quota_exceeded",
+            ),
+            (AppError::NotMultipart, 409, "not_multipart"),
+            (
+                AppError::MultipartNotSupported,
+                400,
+                "multipart_not_supported",
+            ),
         ];
         for (error, status, code) in cases {
             let problem = error.to_problem();
@@ -593,6 +620,14 @@ mod tests {
             assert_eq!(
                 problem.kind,
                 format!("urn:cloud-asset-uploader:problem:{code}")
+            );
+            let mut res = Response::new();
+            problem.render(&mut res);
+            assert_eq!(res.status_code.map(|s| s.as_u16()), Some(status), "{code}");
+            assert_eq!(
+                res.headers().get(CONTENT_TYPE).unwrap(),
+                PROBLEM_JSON,
+                "{code}"
             );
         }
     }
