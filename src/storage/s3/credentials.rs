@@ -1,4 +1,5 @@
-//! AWS credentials for the signatures this crate computes itself (POST policies).
+//! AWS credentials for the signatures this crate computes itself: presigned `PUT` and `GET`
+//! URLs (aws-sigv4) and POST policies. (Part URLs are the SDK's own presigned requests.)
 //!
 //! The SDK caches credentials inside its clients; a provider called directly does not, and
 //! some providers (instance metadata, web identity) make a network call each time.
