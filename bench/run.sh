@@ -21,6 +21,12 @@
 #                                 events; with recorded the dispatcher is idle while measured
 #                                 (only the writes are measured), with delivered it sends them all
 #                                 to bench/receiver.py on a loopback port while measured
+#   BENCH_SEED                    assets seeded into the table before measuring (default 0):
+#                                 100 owners (the bench owner among them), a third pending;
+#                                 when set, the run also measures GET /api/assets pages and a
+#                                 sweep of BENCH_SWEEP expired pending assets with objects
+#   BENCH_SWEEP                   expired pending assets the sweep measurement removes
+#                                 (default 100000; only with BENCH_SEED)
 #   CARGO_TARGET_DIR              where the release binary is built (default target/)
 set -euo pipefail
 
@@ -45,6 +51,8 @@ RATE_LIMIT=${BENCH_RATE_LIMIT:-off}
 REDIS_PID=""
 WEBHOOKS=${BENCH_WEBHOOKS:-off}
 RECEIVER_PID=""
+SEED=${BENCH_SEED:-0}
+SWEEP=${BENCH_SWEEP:-100000}
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -65,6 +73,7 @@ install_tools() {
     command -v pgbench >/dev/null || missing+=(postgresql-client)
     command -v jq >/dev/null || missing+=(jq)
     command -v curl >/dev/null || missing+=(curl)
+    [[ -x /usr/bin/time ]] || missing+=(time)
     [[ $RATE_LIMIT != redis ]] || command -v redis-server >/dev/null || missing+=(redis-server)
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"
@@ -183,14 +192,10 @@ start_redis() {
     log "Redis at 127.0.0.1:$REDIS_PORT ($(redis-server --version | cut -d' ' -f3))"
 }
 
-# Starts the server; READY_MS is the time from process start to /readyz answering 200.
-start_server() {
-    local started now limits webhooks
-    limits=$(rate_limit_env)
-    webhooks=$(webhook_env)
-    started=$(date +%s%N)
-    # shellcheck disable=SC2086 # the assignments are words on purpose
-    env UPLOADER_PROFILE=production \
+# Becomes "$@" (extra assignments first) with the settings the server under test runs with:
+# run it in the background or in a subshell, so that its PID is the program's.
+with_server_env() {
+    exec env UPLOADER_PROFILE=production \
         UPLOADER_SERVER__BIND="127.0.0.1:$PORT" \
         UPLOADER_DATABASE__URL="$DATABASE_URL" \
         UPLOADER_STORAGE__BACKEND=s3 \
@@ -199,9 +204,19 @@ start_server() {
         UPLOADER_STORAGE__S3__CREATE_BUCKET=true \
         UPLOADER_AUTH__MODE=api_key \
         UPLOADER_AUTH__API_KEYS="[{\"owner\":\"$OWNER\",\"sha256\":\"$(printf %s "$API_KEY" | sha256sum | cut -d' ' -f1)\"}]" \
-        $limits $webhooks \
         AWS_ACCESS_KEY_ID=minioadmin AWS_SECRET_ACCESS_KEY=minioadmin \
         AWS_EC2_METADATA_DISABLED=true \
+        "$@"
+}
+
+# Starts the server; READY_MS is the time from process start to /readyz answering 200.
+start_server() {
+    local started now limits webhooks
+    limits=$(rate_limit_env)
+    webhooks=$(webhook_env)
+    started=$(date +%s%N)
+    # shellcheck disable=SC2086 # the assignments are words on purpose
+    with_server_env $limits $webhooks \
         "$BINARY" --config-dir "$ROOT/config" >>"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
     until curl -sf -o /dev/null "http://127.0.0.1:$PORT/readyz"; do
@@ -309,7 +324,7 @@ describe_machine() {
     echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
     echo "postgres: $PG_IMAGE (server $(PGPASSWORD=uploader psql -qtA -h "$PG_HOST" -p "$PG_PORT" -U uploader -c "SHOW server_version" uploader)), s3: $S3_IMAGE"
     echo "load average (1/5/15 min) before the run: $LOAD_AT_START; after: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "rate limits: $RATE_LIMIT (BENCH_RATE_LIMIT)"
+    echo "rate limits: $RATE_LIMIT (BENCH_RATE_LIMIT); assets seeded before measuring: $SEED (BENCH_SEED)"
     local events=""
     case $WEBHOOKS in
     recorded) events=", $(PGPASSWORD=uploader psql -qtA -h "$PG_HOST" -p "$PG_PORT" -U uploader -c "SELECT count(*) FROM event_intake" uploader) events recorded and left in the intake" ;;
@@ -317,6 +332,112 @@ describe_machine() {
     esac
     echo "webhooks: $WEBHOOKS (BENCH_WEBHOOKS)$events"
     echo "tools: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(pgbench --version); ${DURATION} s per measurement, wrk/pgbench threads: $THREADS"
+}
+
+sql() { PGPASSWORD=uploader psql -qtA -h "$PG_HOST" -p "$PG_PORT" -U uploader -c "$1" uploader; }
+
+# BENCH_SEED: $SEED assets of 100 owners (the bench owner's are every hundredth), a third
+# pending (upload URL still valid), created over the past, then ANALYZE as autovacuum would.
+seed_assets() {
+    log "seeding $SEED assets"
+    sql "INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type,
+                             content_length, stored_size, created_at, upload_expires_at, completed_at)
+         SELECT gen_random_uuid(),
+                CASE WHEN i % 100 = 0 THEN '$OWNER' ELSE 'seed-owner-' || (i % 100) END,
+                'seed/' || i, 'uploads/seed/' || i, 'bench-assets',
+                CASE WHEN i % 3 = 0 THEN 'pending' ELSE 'complete' END,
+                'application/octet-stream', 1024,
+                CASE WHEN i % 3 = 0 THEN NULL ELSE 1024 END,
+                now() - make_interval(secs => i),
+                now() + interval '1 day',
+                CASE WHEN i % 3 = 0 THEN NULL ELSE now() END
+         FROM generate_series(1, $SEED) AS i" >/dev/null
+    sql "ANALYZE assets" >/dev/null
+}
+
+# The path of the page of the bench owner's listing that starts after its first $1 assets.
+later_page() {
+    local cursor="" i path
+    for i in $(seq 1 "$(($1 / 1000))"); do
+        path="/api/assets?limit=1000${cursor:+&cursor=$cursor}"
+        cursor=$(curl -sf "http://127.0.0.1:$PORT$path" -H "x-api-key: $API_KEY" | jq -r .next_cursor)
+    done
+    echo "/api/assets?limit=100&cursor=$cursor"
+}
+
+# wrk on one page path at $2 connections; prints "rps p50 p99 errors".
+run_list() {
+    local out
+    out=$(BENCH_DIR="$BENCH_DIR" BENCH_API_KEY="$API_KEY" BENCH_LIST_PATH="$1" \
+        wrk -t"$((THREADS < $2 ? THREADS : $2))" -c"$2" -d"${DURATION}s" -s "$BENCH_DIR/list.lua" \
+        "http://127.0.0.1:$PORT" | awk '/^RESULT/ { printf "%.0f %s %s %s", $2 / $3, $4, $5, $6 }')
+    echo "$out"
+}
+
+# Pages of the bench owner's listing (it holds SEED / 100 assets), at 1 and 8 connections.
+measure_listing() {
+    local later rows=() path name c
+    later=$(later_page 5000)
+    for name in first later pending; do
+        case $name in
+            first) path="/api/assets?limit=100" ;;
+            later) path=$later ;;
+            pending) path="/api/assets?limit=100&status=pending&prefix=seed/" ;;
+        esac
+        for c in 1 8; do
+            log "measuring the $name page at $c connections"
+            rows+=("$name|$c|$(run_list "$path" "$c")")
+        done
+    done
+    echo
+    echo "GET /api/assets, the bench owner's $((SEED / 100)) of $SEED assets, 100 a page:"
+    printf '| %-34s | %5s | %6s | %6s | %6s | %6s |\n' page conns rps "p50 ms" "p99 ms" errors
+    printf '|%s|\n' "------------------------------------|-------|--------|--------|--------|--------"
+    local row r p50 p99 err
+    for row in "${rows[@]}"; do
+        IFS='|' read -r name c r <<<"$row"
+        read -r rps p50 p99 err <<<"$r"
+        case $name in
+            first) name="first page" ;;
+            later) name="after 5000 (cursor)" ;;
+            pending) name="first, status=pending&prefix=seed/" ;;
+        esac
+        printf '| %-34s | %5s | %6s | %6s | %6s | %6s |\n' "$name" "$c" "$rps" "$p50" "$p99" "$err"
+    done
+}
+
+# $SWEEP pending assets whose upload URL expired a day ago (past lifecycle.pending_grace),
+# each with a 5-byte object in the bucket, removed by one `sweep` run with the server stopped.
+measure_sweep() {
+    log "seeding $SWEEP expired pending assets with their objects"
+    sql "INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type,
+                             content_length, created_at, upload_expires_at)
+         SELECT gen_random_uuid(), 'sweep-owner', 'sweep/' || i,
+                'uploads/sweep/' || (i % 100) || '/' || i, 'bench-assets', 'pending',
+                'application/octet-stream', 5, now() - interval '2 days', now() - interval '1 day'
+         FROM generate_series(1, $SWEEP) AS i" >/dev/null
+    sql "ANALYZE assets" >/dev/null
+    python3 - "$WORK/objects/bench-assets/uploads/sweep" "$SWEEP" <<'PY'
+import os, sys
+root, count = sys.argv[1], int(sys.argv[2])
+for d in range(100):
+    os.makedirs(f"{root}/{d}", exist_ok=True)
+for i in range(1, count + 1):
+    with open(f"{root}/{i % 100}/{i}", "wb") as f:
+        f.write(b"hello")
+PY
+    docker cp -q "$WORK/objects/." "$NAME-s3:/data/"
+    local before after rows seconds rss
+    before=$(docker exec "$NAME-s3" find /data/bench-assets/uploads/sweep -type f | wc -l)
+    log "sweeping $before objects"
+    (with_server_env /usr/bin/time -f "%e %M" -o "$WORK/sweep.time" \
+        "$BINARY" --config-dir "$ROOT/config" sweep >"$WORK/sweep.out" 2>&1)
+    read -r seconds rss <"$WORK/sweep.time"
+    after=$(docker exec "$NAME-s3" find /data/bench-assets/uploads/sweep -type f | wc -l)
+    rows=$(sql "SELECT count(*) FROM assets WHERE owner = 'sweep-owner'")
+    echo
+    echo "sweep of $SWEEP expired pending assets with objects (lifecycle.sweep_batch_size default):"
+    echo "  ${seconds} s, $(awk -v n="$SWEEP" -v s="$seconds" 'BEGIN { printf "%.0f", n / s }') assets/s, peak RSS $((rss / 1024)) MiB; objects before $before, after $after; records left $rows"
 }
 
 main() {
@@ -335,10 +456,14 @@ main() {
     first=$READY_MS
     create_complete_assets
     stop_server
+    ((SEED == 0)) || seed_assets
     start_server
     restart=$READY_MS
     [[ $WEBHOOKS != recorded ]] || wait_for_idle_dispatcher
     write_pgbench_scripts
+
+    # Pages first: the upload measurements below add some 200 000 assets to the bench owner.
+    ((SEED == 0)) || measure_listing >"$WORK/listing.txt"
 
     # Warm-up: the pool opens its connections, caches fill; not measured.
     run_wrk upload.lua /api/upload 64 warmup >/dev/null
@@ -374,6 +499,11 @@ main() {
         printf '| %-16s | %5s | %-7s | %6s | %6s | %6s | %6s | %9s | %6s | %5s |\n' \
             "" "$conns" pgbench "$p_rps" "$p_p50" "$p_p99" "$p_err" "" "" ""
     done
+    if ((SEED > 0)); then
+        cat "$WORK/listing.txt"
+        stop_server
+        measure_sweep
+    fi
 }
 
 main "$@"

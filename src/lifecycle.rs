@@ -10,15 +10,21 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
 
 use crate::config::Settings;
 use crate::db::AssetRepository;
+use crate::domain::Asset;
 use crate::metrics::Metrics;
 use crate::storage::identity::{StoreGuard, StoreStatus};
 use crate::storage::{ListedUpload, Storage};
 
 /// Keys looked up in the database per round of the orphan scan.
 const ORPHAN_CHUNK: usize = 1000;
+/// Objects of a swept batch deleted at once: storage round trips overlap (one at a time, a sweep
+/// of 100 000 ran at 1 570 assets/s against S3 on loopback, at once 3 700; bench/README.md),
+/// and a batch never has more requests in flight than this.
+const SWEEP_DELETES_AT_ONCE: usize = 16;
 
 /// What a sweep did (or, dry, would do).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -101,24 +107,33 @@ impl Sweeper {
             if let Some(metrics) = &self.metrics {
                 metrics.assets_swept(batch.len() as u64);
             }
-            for asset in batch {
-                // The record is gone; an object that cannot be deleted now is an orphan that
-                // a later orphan scan removes.
-                if let (Some(upload), Some(storage)) = (&asset.multipart, self.storage.multipart())
-                    && let Err(error) = storage.abort(&asset.storage_key, &upload.upload_id).await
-                {
-                    tracing::warn!(asset_id = %asset.id, error = %crate::error::error_chain(&error), "swept an asset but could not abort its multipart upload");
-                }
-                if let Err(error) = self.storage.delete(&asset.storage_key).await {
-                    tracing::warn!(asset_id = %asset.id, error = %crate::error::error_chain(&error), "swept an asset but not its object");
-                }
-                tracing::info!(asset_id = %asset.id, owner = %asset.owner, "swept an abandoned upload");
-                report.expired.push(asset.storage_key);
-            }
+            let swept: Vec<String> = stream::iter(batch)
+                .map(|asset| self.remove_object_of(asset))
+                .buffer_unordered(SWEEP_DELETES_AT_ONCE)
+                .collect()
+                .await;
+            report.expired.extend(swept);
             if done {
                 return Ok(report);
             }
         }
+    }
+
+    /// Deletes the object (and aborts the multipart upload) of an asset whose record the sweep
+    /// removed; returns its storage key.
+    async fn remove_object_of(&self, asset: Asset) -> String {
+        // The record is gone; an object that cannot be deleted now is an orphan that a later
+        // orphan scan removes.
+        if let (Some(upload), Some(storage)) = (&asset.multipart, self.storage.multipart())
+            && let Err(error) = storage.abort(&asset.storage_key, &upload.upload_id).await
+        {
+            tracing::warn!(asset_id = %asset.id, error = %crate::error::error_chain(&error), "swept an asset but could not abort its multipart upload");
+        }
+        if let Err(error) = self.storage.delete(&asset.storage_key).await {
+            tracing::warn!(asset_id = %asset.id, error = %crate::error::error_chain(&error), "swept an asset but not its object");
+        }
+        tracing::info!(asset_id = %asset.id, owner = %asset.owner, "swept an abandoned upload");
+        asset.storage_key
     }
 
     /// Removes objects under `key_prefix` that no asset refers to and that are older than
