@@ -605,6 +605,11 @@ mod tests {
             ),
             (AppError::NotMultipart, 409, "not_multipart"),
             (
+                AppError::StorageUnavailable(StorageError::Unavailable(anyhow::anyhow!("down"))),
+                503,
+                "storage_unavailable",
+            ),
+            (
                 AppError::MultipartNotSupported,
                 400,
                 "multipart_not_supported",
@@ -628,6 +633,38 @@ mod tests {
                 res.headers().get(CONTENT_TYPE).unwrap(),
                 PROBLEM_JSON,
                 "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_mapping_test_lists_every_variant() {
+        // A new variant must be added to `every_error_maps_to_its_status_and_code`.
+        let source = include_str!("error.rs");
+        let start = source.find("pub enum AppError {").unwrap();
+        let body = &source[start..start + source[start..].find("\n}\n").unwrap()];
+        let test_start = source
+            .find("fn every_error_maps_to_its_status_and_code")
+            .unwrap();
+        let test = &source[test_start..];
+        let test = &test[..test.find("\n    }\n").unwrap()];
+        let variants: Vec<&str> = body
+            .lines()
+            .filter_map(|line| line.strip_prefix("    "))
+            .filter(|line| line.starts_with(|c: char| c.is_ascii_uppercase()))
+            .map(|line| {
+                line.split(|c: char| !c.is_ascii_alphanumeric())
+                    .next()
+                    .unwrap()
+            })
+            .collect();
+        assert!(variants.len() >= 36, "{variants:?}");
+        for variant in variants {
+            let listed = test.contains(&format!("AppError::{variant}"))
+                || (variant == "Validation" && test.contains("ValidationError::new"));
+            assert!(
+                listed,
+                "AppError::{variant} is missing from the mapping test"
             );
         }
     }
