@@ -100,6 +100,8 @@ start_server() {
 api() { curl -sS --fail-with-body -H 'content-type: application/json' -H "x-api-key: $API_KEY" "$@"; }
 seconds() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
 now() { date +%s%N; }
+# CPU seconds (user + system) the server has used so far.
+server_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$SERVER_PID/stat"; }
 
 # Requests an upload of file $2 as object $1 (size and SHA-256 declared) in one signed PUT,
 # whatever its size (`multipart: false`); sets GRANT.
@@ -161,10 +163,14 @@ started=$(now); sync; sync_ns=$(($(now) - started))
 rm -f "$DATA/copy.bin"
 
 request_upload "big/file.bin" "$DATA/big.bin"
+cpu_before=$(server_cpu)
 put_s=$(put_file "$DATA/big.bin")
+put_cpu=$(awk -v a="$cpu_before" -v b="$(server_cpu)" 'BEGIN { printf "%.2f", b - a }')
 complete_s=$(complete)
 url=$(api "$API/access?asset_id=$(jq -r .asset_id <<<"$GRANT")" | jq -r .url)
+cpu_before=$(server_cpu)
 get_s=$(curl -sf -o /dev/null -w '%{time_total}\n' "$url")
+get_cpu=$(awk -v a="$cpu_before" -v b="$(server_cpu)" 'BEGIN { printf "%.2f", b - a }')
 delete_asset
 
 log "completion latency: $COMPLETIONS small assets"
@@ -175,12 +181,12 @@ log "completion latency: $COMPLETIONS assets of $LARGE_MIB MiB"
 read -r large_p50 large_p99 large_max < <(completion_latencies "$DATA/large.bin" large)
 
 mib_s() { awk -v mib="$FILE_MIB" -v s="$1" 'BEGIN { printf "%.0f", mib / s }'; }
-printf '\n| what | time | MiB/s |\n|---|---|---|\n'
-printf '| `cp` of the %d MiB file (page cache) | %s s | %s |\n' "$FILE_MIB" "$(seconds "$cp_ns")" "$(mib_s "$(seconds "$cp_ns")")"
-printf '| `sync` after it (to disk) | %s s | |\n' "$(seconds "$sync_ns")"
-printf '| PUT through the signed URL (fsynced) | %.3f s | %s |\n' "$put_s" "$(mib_s "$put_s")"
-printf '| completion (checksum declared) | %.3f s | |\n' "$complete_s"
-printf '| GET through the signed URL | %.3f s | %s |\n' "$get_s" "$(mib_s "$get_s")"
+printf '\n| what | time | MiB/s | server CPU |\n|---|---|---|---|\n'
+printf '| `cp` of the %d MiB file (page cache) | %s s | %s | |\n' "$FILE_MIB" "$(seconds "$cp_ns")" "$(mib_s "$(seconds "$cp_ns")")"
+printf '| `sync` after it (to disk) | %s s | | |\n' "$(seconds "$sync_ns")"
+printf '| PUT through the signed URL (fsynced) | %.3f s | %s | %s s |\n' "$put_s" "$(mib_s "$put_s")" "$put_cpu"
+printf '| completion (checksum declared) | %.3f s | | |\n' "$complete_s"
+printf '| GET through the signed URL | %.3f s | %s | %s s |\n' "$get_s" "$(mib_s "$get_s")" "$get_cpu"
 printf '\n| completion latency, %d assets | p50 ms | p99 ms | max ms |\n|---|---|---|---|\n' "$COMPLETIONS"
 printf '| %d bytes | %s | %s | %s |\n' "$SMALL_BYTES" "$small_p50" "$small_p99" "$small_max"
 printf '| %d MiB | %s | %s | %s |\n' "$LARGE_MIB" "$large_p50" "$large_p99" "$large_max"

@@ -43,11 +43,6 @@ impl HashingCounter {
         self.size += chunk.len() as u64;
     }
 
-    /// Bytes fed so far.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
     pub fn finish(self) -> Digested {
         Digested {
             size: self.size,

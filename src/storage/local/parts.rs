@@ -90,16 +90,15 @@ impl LocalStorage {
         if read_key(&dir).await.map_err(disk_error)?.as_deref() != Some(signed.key.as_str()) {
             return Err(UploadRejection::NoSuchUpload);
         }
-        let mut file = match StagingFile::create(staging_path(&dir)).await {
+        let file = match StagingFile::create(staging_path(&dir)).await {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(UploadRejection::NoSuchUpload);
             }
             Err(e) => return Err(disk_error(e).into()),
         };
-        let received = write_body(&mut file, body, body_limit(signed)).await?;
+        let (temp, _, received) = write_body(file, body, body_limit(signed)).await?;
         verify_upload(signed, &received)?;
-        let (temp, _) = file.finish().await.map_err(disk_error)?;
         let digest = hex::encode(received.digest);
         let name = part_file_name(part.number, &digest);
         if let Err(e) = tokio::fs::rename(temp.path(), dir.join(&name)).await {

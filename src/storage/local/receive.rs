@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt};
 use super::record::Record;
 use super::staging::{StagingFile, TempFile, staging_path, sync_dir};
 use super::{LocalStorage, SignatureError, SignedRequest};
-use crate::storage::digest::{Digested, HashingCounter};
+use crate::storage::digest::Digested;
 use crate::storage::{StorageError, StoredObject};
 
 /// Why an upload to a local signed URL or form was refused.
@@ -104,16 +104,11 @@ impl LocalStorage {
             return Err(UploadRejection::ContentTypeMismatch);
         }
         self.refuse_if_sealed(&signed.key).await?;
-        let mut file = StagingFile::create(staging_path(&self.staging_dir()))
+        let file = StagingFile::create(staging_path(&self.staging_dir()))
             .await
             .map_err(|e| StorageError::Other(anyhow!(e).context("starting the upload")))?;
-        let received = write_body(&mut file, body, body_limit(signed))
-            .await
-            .and_then(|received| verify_upload(signed, &received).map(|()| received))?;
-        let (file, metadata) = file
-            .finish()
-            .await
-            .map_err(|e| StorageError::Other(anyhow!(e).context("finishing the upload")))?;
+        let (file, metadata, received) = write_body(file, body, body_limit(signed)).await?;
+        verify_upload(signed, &received)?;
         Ok(Staged {
             storage: self,
             key: signed.key.clone(),
@@ -151,27 +146,28 @@ pub fn body_limit(signed: &SignedRequest) -> u64 {
     signed.length.or(signed.max_size).unwrap_or(0)
 }
 
-/// Copies `body` into `sink`, refusing it as soon as it exceeds `limit` bytes.
+/// Copies `body` into `file`, refusing it as soon as it exceeds `limit` bytes; returns the
+/// file, fsynced, with what it holds.
 pub(super) async fn write_body<S>(
-    file: &mut StagingFile,
+    mut file: StagingFile,
     mut body: S,
     limit: u64,
-) -> Result<Digested, UploadRejection>
+) -> Result<(TempFile, std::fs::Metadata, Digested), UploadRejection>
 where
     S: Stream<Item = std::io::Result<Bytes>> + Unpin,
 {
-    let mut counter = HashingCounter::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(UploadRejection::BodyRead)?;
-        counter.update(&chunk);
-        if counter.size() > limit {
+        if file.received() + chunk.len() as u64 > limit {
             return Err(UploadRejection::TooLarge { limit });
         }
         file.write(chunk)
             .await
             .map_err(|e| StorageError::Other(anyhow!(e).context("writing the upload")))?;
     }
-    Ok(counter.finish())
+    file.finish()
+        .await
+        .map_err(|e| StorageError::Other(anyhow!(e).context("finishing the upload")).into())
 }
 
 /// Checks what arrived against the declared length and checksum.
