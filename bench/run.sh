@@ -22,7 +22,7 @@
 #                                 (only the writes are measured), with delivered it sends them all
 #                                 to bench/receiver.py on a loopback port while measured
 #   BENCH_SEED                    assets seeded into the table before measuring (default 0):
-#                                 100 owners (the bench owner among them), a third pending;
+#                                 100 owners (the bench owner among them), 1 in 100 pending;
 #                                 when set, the run also measures GET /api/assets pages and a
 #                                 sweep of BENCH_SWEEP expired pending assets with objects
 #   BENCH_SWEEP                   expired pending assets the sweep measurement removes
@@ -336,8 +336,9 @@ describe_machine() {
 
 sql() { PGPASSWORD=uploader psql -qtA -h "$PG_HOST" -p "$PG_PORT" -U uploader -c "$1" uploader; }
 
-# BENCH_SEED: $SEED assets of 100 owners (the bench owner's are every hundredth), a third
-# pending (upload URL still valid), created over the past, then ANALYZE as autovacuum would.
+# BENCH_SEED: $SEED assets of 100 owners (the bench owner's are every hundredth), one in a
+# hundred of each owner's pending (upload URL still valid), created over the past, then
+# ANALYZE as autovacuum would.
 seed_assets() {
     log "seeding $SEED assets"
     sql "INSERT INTO assets (id, owner, object_key, storage_key, bucket, status, content_type,
@@ -345,12 +346,12 @@ seed_assets() {
          SELECT gen_random_uuid(),
                 CASE WHEN i % 100 = 0 THEN '$OWNER' ELSE 'seed-owner-' || (i % 100) END,
                 'seed/' || i, 'uploads/seed/' || i, 'bench-assets',
-                CASE WHEN i % 3 = 0 THEN 'pending' ELSE 'complete' END,
+                CASE WHEN i / 100 % 100 = 0 THEN 'pending' ELSE 'complete' END,
                 'application/octet-stream', 1024,
-                CASE WHEN i % 3 = 0 THEN NULL ELSE 1024 END,
+                CASE WHEN i / 100 % 100 = 0 THEN NULL ELSE 1024 END,
                 now() - make_interval(secs => i),
                 now() + interval '1 day',
-                CASE WHEN i % 3 = 0 THEN NULL ELSE now() END
+                CASE WHEN i / 100 % 100 = 0 THEN NULL ELSE now() END
          FROM generate_series(1, $SEED) AS i" >/dev/null
     sql "ANALYZE assets" >/dev/null
 }

@@ -17,6 +17,8 @@ use crate::helpers::{
 };
 use crate::multipart::support::{MIB, complete, put_part, small_parts, start};
 
+mod pending_listing;
+
 const STORAGE_EVENTS_TOKEN: &str = "query-plans-storage-events-token-0123456789";
 
 /// Seeded rows; enough that a scan of the table costs more than any index path.
