@@ -171,6 +171,21 @@ async fn generic_plan(db: &Client, query: &str) -> Result<Value, String> {
     serde_json::from_str(text).map_err(|e| format!("reading the plan: {e}"))
 }
 
+/// Makes Postgres log every statement of the database at `database_url` (so of the server
+/// started next), and logs a line of its own first; returns that line, the marker to pass to
+/// [`logged_statements`] (the log is shared by all tests).
+async fn log_statements_from_now(db: &Client, database_url: &str) -> String {
+    let name = database_url.rsplit('/').next().unwrap();
+    db.batch_execute(&format!("ALTER DATABASE {name} SET log_statement = 'all'"))
+        .await
+        .unwrap();
+    let marker = format!("statements of {name}");
+    db.batch_execute(&format!("DO $$ BEGIN RAISE LOG '{marker}'; END $$"))
+        .await
+        .unwrap();
+    marker
+}
+
 /// The distinct statements on `assets` that Postgres logged executing after `marker`, as
 /// the server sent them (literals in place, parameters as `$n`).
 fn logged_statements(log: &str, marker: &str) -> Vec<String> {
@@ -211,15 +226,7 @@ async fn every_statement_on_assets_uses_an_index_on_a_large_table() {
     let database_url = new_database().await;
     let db = connect(&database_url).await;
     seed(&db).await;
-    let name = database_url.rsplit('/').next().unwrap().to_owned();
-    db.batch_execute(&format!("ALTER DATABASE {name} SET log_statement = 'all'"))
-        .await
-        .unwrap();
-    // Statements logged after this line are the server's: the log is shared by all tests.
-    let marker = format!("query plans of {name}");
-    db.batch_execute(&format!("DO $$ BEGIN RAISE LOG '{marker}'; END $$"))
-        .await
-        .unwrap();
+    let marker = log_statements_from_now(&db, &database_url).await;
     let url = database_url.clone();
     let app = spawn_app_with(Backend::S3, move |s| {
         small_parts(s);

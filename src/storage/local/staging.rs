@@ -2,9 +2,9 @@
 //! each written by one blocking thread and hashed by another while the next one fills (so
 //! receiving, hashing and writing overlap, the runtime's threads never hash, and memory stays
 //! at two batches per upload). The kernel is told to start writing each batch to disk as
-//! soon as it is written, and the file is fsynced before anything names it. Files being written live in `<bucket dir>/~staging/`
-//! (or, for a part, in its upload's directory), never under a key, and are removed if the
-//! upload fails or its request goes away.
+//! soon as it is written, and the file is fsynced before anything names it. Files being
+//! written live in `<bucket dir>/~staging/` (or, for a part, in its upload's directory),
+//! never under a key, and are removed if the upload fails or its request goes away.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Write};

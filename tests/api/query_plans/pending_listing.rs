@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{connect, logged_statements};
+use super::{connect, log_statements_from_now, logged_statements};
 use crate::helpers::{Backend, json_with_status, new_database, postgres_log, spawn_app_with};
 
 /// The owner's complete assets (its pending ones are three), and another owner's pending ones.
@@ -80,14 +80,7 @@ async fn listing_pending_assets_reads_only_the_pending_ones_however_many_are_com
     ))
     .await
     .unwrap();
-    let name = database_url.rsplit('/').next().unwrap().to_owned();
-    db.batch_execute(&format!("ALTER DATABASE {name} SET log_statement = 'all'"))
-        .await
-        .unwrap();
-    let marker = format!("pending listing of {name}");
-    db.batch_execute(&format!("DO $$ BEGIN RAISE LOG '{marker}'; END $$"))
-        .await
-        .unwrap();
+    let marker = log_statements_from_now(&db, &database_url).await;
     let url = database_url.clone();
     let app = spawn_app_with(Backend::S3, move |s| {
         s.database.url = Some(secrecy::SecretString::from(url));
