@@ -17,14 +17,15 @@ use super::events::record_events;
 use super::shared::SharedConnections;
 use super::{DbError, PgConnection, PgConnectionManager, PgPool};
 use crate::domain::{
-    Asset, AssetId, AssetStatus, ContentType, MultipartUpload, ObjectKey, OutOfScope, Owner,
-    Sha256Checksum, UploadScope,
+    Asset, AssetId, AssetStatus, CompositeChecksum, ContentType, MultipartUpload, ObjectKey,
+    OutOfScope, Owner, Sha256Checksum, UploadScope,
 };
 use crate::events::{EventType, Subscriptions};
 
 pub(super) const COLUMNS: &str = "id, owner, object_key, storage_key, bucket, status, content_type, \
     content_length, checksum_sha256, stored_size, created_at, upload_expires_at, completed_at, \
-    multipart_upload_id, part_size, upload_token_id";
+    multipart_upload_id, part_size, part_checksums, upload_token_id, composite_sha256, \
+    composite_part_size";
 
 /// What a client declared when asking to upload.
 #[derive(Debug, Clone)]
@@ -230,8 +231,10 @@ impl AssetRepository {
         row.as_ref().map(asset_from_row).transpose()
     }
 
-    /// Marks a pending asset complete with the size found in storage. Returns the asset as it
-    /// now is, or `None` when the owner has no such asset. Completing twice changes nothing.
+    /// Marks a pending asset complete with the size found in storage (and, for parts declared
+    /// with their SHA-256, their composite checksum; the declarations are dropped). Returns
+    /// the asset as it now is, or `None` when the owner has no such asset. Completing twice
+    /// changes nothing.
     ///
     /// The `asset.completed` event is written by this same statement, only when it is the one
     /// that completed the asset: every caller that completes an asset emits it, and a
@@ -241,19 +244,24 @@ impl AssetRepository {
         owner: &Owner,
         id: AssetId,
         stored_size: u64,
+        composite: Option<&CompositeChecksum>,
     ) -> Result<Option<Asset>, DbError> {
         static PLAIN: LazyLock<String> = LazyLock::new(|| complete_sql(false));
         static WITH_EVENTS: LazyLock<String> = LazyLock::new(|| complete_sql(true));
         let stored_size = to_i64(stored_size);
+        let composite_sha256 = composite.map(|c| c.sha256.as_str());
+        let composite_part_size = composite.map(|c| to_i64(c.part_size));
         let endpoints = self.endpoints(EventType::Completed);
-        let params: [(&(dyn ToSql + Sync), Type); 4] = [
+        let params: [(&(dyn ToSql + Sync), Type); 6] = [
             (&id.as_uuid(), Type::UUID),
             (&owner.as_str(), Type::TEXT),
             (&stored_size, Type::INT8),
+            (&composite_sha256, Type::TEXT),
+            (&composite_part_size, Type::INT8),
             (endpoints, Type::TEXT_ARRAY),
         ];
         let (sql, params) = if endpoints.is_empty() {
-            (&*PLAIN, &params[..3])
+            (&*PLAIN, &params[..5])
         } else {
             (&*WITH_EVENTS, &params[..])
         };
@@ -264,20 +272,24 @@ impl AssetRepository {
 }
 
 /// The completion statement; with `events`, it also records `asset.completed` (parameter
-/// `$4`, the endpoints) when it is the call that completed the asset. The CTE returns the row
+/// `$6`, the endpoints) when it is the call that completed the asset. The CTE returns the row
 /// whether or not this call was the one that completed it.
 fn complete_sql(events: bool) -> String {
     let events = if events {
-        record_events("completed", EventType::Completed, 4, "true")
+        record_events("completed", EventType::Completed, 6, "true")
     } else {
         String::new()
     };
     format!(
         "WITH completed AS ( \
              UPDATE assets SET status = 'complete', completed_at = now(), stored_size = $3, \
-                 multipart_upload_id = NULL, part_size = NULL \
+                 multipart_upload_id = NULL, part_size = NULL, part_checksums = false, \
+                 composite_sha256 = $4, composite_part_size = $5 \
              WHERE id = $1 AND owner = $2 AND status = 'pending' \
-             RETURNING {COLUMNS}){events} \
+             RETURNING {COLUMNS}), \
+         declarations AS ( \
+             DELETE FROM upload_parts \
+             WHERE asset_id = $1 AND EXISTS (SELECT 1 FROM completed)){events} \
          SELECT {COLUMNS} FROM completed \
          UNION ALL \
          SELECT {COLUMNS} FROM assets WHERE id = $1 AND owner = $2 AND NOT EXISTS (SELECT 1 FROM completed)"
@@ -480,6 +492,17 @@ pub(super) fn asset_from_row(row: &Row) -> Result<Asset, DbError> {
             (Some(upload_id), Some(part_size)) => Some(MultipartUpload {
                 upload_id,
                 part_size: u64::try_from(part_size).map_err(|_| corrupt("part_size"))?,
+                part_checksums: row.try_get("part_checksums")?,
+            }),
+            _ => None,
+        },
+        composite: match (
+            row.try_get::<_, Option<String>>("composite_sha256")?,
+            row.try_get::<_, Option<i64>>("composite_part_size")?,
+        ) {
+            (Some(sha256), Some(part_size)) => Some(CompositeChecksum {
+                sha256,
+                part_size: u64::try_from(part_size).map_err(|_| corrupt("composite_part_size"))?,
             }),
             _ => None,
         },

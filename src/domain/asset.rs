@@ -110,6 +110,9 @@ pub struct Asset {
     pub completed_at: Option<DateTime<Utc>>,
     /// Set while the bytes are uploaded in parts.
     pub multipart: Option<MultipartUpload>,
+    /// Of an asset completed from parts declared with their SHA-256: the composite checksum
+    /// of the parts ([`super::composite_sha256`]) and their size.
+    pub composite: Option<CompositeChecksum>,
     /// The delegated upload token that created the asset, if one did.
     pub upload_token: Option<Uuid>,
 }
@@ -119,6 +122,17 @@ pub struct Asset {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultipartUpload {
     pub upload_id: String,
+    pub part_size: u64,
+    /// Each part is signed with the SHA-256 the client declares for it (`part_checksums`).
+    pub part_checksums: bool,
+}
+
+/// What an asset uploaded in parts with `part_checksums` records at completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompositeChecksum {
+    /// `<base64 SHA-256 of the part digests>-<part count>`, as S3 reports it.
+    pub sha256: String,
+    /// Size of every part but the last.
     pub part_size: u64,
 }
 
@@ -150,6 +164,7 @@ mod tests {
         let upload = MultipartUpload {
             upload_id: "u".into(),
             part_size: 5,
+            part_checksums: false,
         };
         assert_eq!(upload.part_count(12), 3);
         assert_eq!([1, 2, 3].map(|n| upload.part_len(n, 12)), [5, 5, 2]);

@@ -33,6 +33,29 @@ impl Sha256Checksum {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The 32 raw bytes of the digest.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut digest = [0; 32];
+        // `parse` and `from_digest` only ever hold the base64 of 32 bytes.
+        if let Ok(bytes) = STANDARD.decode(&self.0) {
+            digest.copy_from_slice(&bytes);
+        }
+        digest
+    }
+}
+
+/// The checksum S3 keeps for an object uploaded in parts, each with its SHA-256 (checksum
+/// type `COMPOSITE`): the SHA-256 of the parts' 32-byte digests concatenated in part order,
+/// base64, then `-` and the number of parts. Anyone holding the file and the part size can
+/// compute it again.
+pub fn composite_sha256(parts: &[Sha256Checksum]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.digest());
+    }
+    format!("{}-{}", STANDARD.encode(hasher.finalize()), parts.len())
 }
 
 impl fmt::Display for Sha256Checksum {
@@ -50,7 +73,26 @@ mod tests {
     #[test]
     fn a_base64_digest_round_trips() {
         let encoded = STANDARD.encode(Sha256::digest(b"hello"));
-        assert_eq!(Sha256Checksum::parse(&encoded).unwrap().as_str(), encoded);
+        let checksum = Sha256Checksum::parse(&encoded).unwrap();
+        assert_eq!(checksum.as_str(), encoded);
+        assert_eq!(
+            checksum.digest().as_slice(),
+            Sha256::digest(b"hello").as_slice()
+        );
+    }
+
+    #[test]
+    fn the_composite_checksum_hashes_the_part_digests_in_order() {
+        let parts: Vec<Sha256Checksum> = [b"first".as_slice(), b"second"]
+            .iter()
+            .map(|bytes| Sha256Checksum::from_digest(&Sha256::digest(bytes)).unwrap())
+            .collect();
+        let mut digests = Sha256::digest(b"first").to_vec();
+        digests.extend_from_slice(&Sha256::digest(b"second"));
+        let expected = format!("{}-2", STANDARD.encode(Sha256::digest(&digests)));
+        assert_eq!(composite_sha256(&parts), expected);
+        let swapped = [parts[1].clone(), parts[0].clone()];
+        assert_ne!(composite_sha256(&swapped), expected, "order matters");
     }
 
     #[test]

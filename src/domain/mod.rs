@@ -10,8 +10,8 @@ mod owner;
 pub mod percent;
 mod upload_scope;
 
-pub use asset::{Asset, AssetId, AssetStatus, MultipartUpload, storage_key};
-pub use checksum::Sha256Checksum;
+pub use asset::{Asset, AssetId, AssetStatus, CompositeChecksum, MultipartUpload, storage_key};
+pub use checksum::{Sha256Checksum, composite_sha256};
 pub use content_type::ContentType;
 pub use object_key::{MAX_OBJECT_KEY_BYTES, ObjectKey, parse_key_prefix};
 pub use owner::Owner;

@@ -73,8 +73,17 @@ struct AssetInfo {
     content_length: Option<u64>,
     /// Size found in storage at completion.
     stored_size: Option<u64>,
-    /// Declared base64 SHA-256.
+    /// Declared base64 SHA-256 of the whole file.
     checksum_sha256: Option<String>,
+    /// For an asset uploaded in parts with `part_checksums`, once complete: the SHA-256 of
+    /// the parts' 32-byte SHA-256 digests concatenated in part order, base64, then `-` and
+    /// the number of parts. It is what S3 reports as the object's `ChecksumSHA256` (checksum
+    /// type `COMPOSITE`), not the SHA-256 of the file; anyone holding the file computes it
+    /// again from `part_size`. Each part was checked against its declared SHA-256.
+    #[salvo(schema(example = "ZmIH7sNfL9fYnwL9gqUCbKkYpRAnGvMlqx1pSbNpBBI=-3"))]
+    composite_sha256: Option<String>,
+    /// Size of every part but the last, with `composite_sha256`.
+    part_size: Option<u64>,
     #[salvo(schema(format = DateTime))]
     created_at: String,
     #[salvo(schema(format = DateTime))]
@@ -102,6 +111,8 @@ impl From<&Asset> for AssetInfo {
             content_length: asset.content_length,
             stored_size: asset.stored_size,
             checksum_sha256: asset.checksum_sha256.as_ref().map(ToString::to_string),
+            composite_sha256: asset.composite.as_ref().map(|c| c.sha256.clone()),
+            part_size: asset.composite.as_ref().map(|c| c.part_size),
             created_at: rfc3339(asset.created_at),
             upload_expires_at: rfc3339(asset.upload_expires_at),
             completed_at: asset.completed_at.map(rfc3339),

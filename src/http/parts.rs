@@ -1,7 +1,12 @@
 //! Multipart uploads: starting one when `POST /api/upload` asks for it, and
 //! `POST /api/upload/{asset_id}/parts`, which signs more part URLs (to continue or resume) and
 //! lists the parts storage already holds.
+//!
+//! An upload started with `part_checksums` signs each part with the SHA-256 the client
+//! declares for it here; the declarations are recorded before the URLs exist, and completion
+//! (`status`) checks the parts storage holds against them.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use salvo::oapi::{ToSchema, endpoint};
@@ -11,19 +16,24 @@ use serde::{Deserialize, Serialize};
 
 use super::query::no_query;
 use super::{Caller, expiry, json::read_json, rfc3339};
-use crate::domain::{Asset, AssetId, AssetStatus, MultipartUpload, ValidationError};
+use crate::domain::{
+    Asset, AssetId, AssetStatus, MultipartUpload, Sha256Checksum, ValidationError,
+};
 use crate::error::{AppError, ProblemDetails};
 use crate::state::AppState;
-use crate::storage::{MultipartStorage, StoredPart};
+use crate::storage::{MultipartStorage, PartSpec, StoredPart};
 
-/// One part to upload: `PUT` exactly `size` bytes to `url`; keep the `ETag` header storage
-/// answers, to complete the upload.
+/// One part to upload: `PUT` exactly `size` bytes to `url` with every header in `headers`;
+/// keep the `ETag` header storage answers, to complete the upload.
 #[derive(Debug, Serialize, ToSchema)]
 #[salvo(schema(name = PartUrl))]
 pub struct PartUrl {
     part_number: u32,
     url: String,
     size: u64,
+    /// Headers the `PUT` must carry, exactly as given: on S3, a part signed with its SHA-256
+    /// carries it as `x-amz-checksum-sha256`. Empty when there is nothing to add.
+    headers: BTreeMap<String, String>,
 }
 
 /// A multipart upload and the first (or requested) part URLs.
@@ -34,19 +44,38 @@ pub struct MultipartInfo {
     /// Size of every part but the last.
     pub part_size: u64,
     pub part_count: u32,
+    /// Each part is signed with the SHA-256 declared for it: sign parts with `parts` in
+    /// `POST /api/upload/{asset_id}/parts` (none are signed before).
+    pub part_checksums: bool,
     pub parts: Vec<PartUrl>,
 }
 
-/// Which parts to sign.
+/// Which parts to sign: `part_numbers`, or for an upload started with `part_checksums`,
+/// `parts` with each part's SHA-256.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[salvo(schema(name = PartsRequest, example = json!({ "part_numbers": [101, 102, 103] })))]
 struct PartsRequest {
-    /// 1-based part numbers, at most `uploads.max_presigned_parts` of them.
-    part_numbers: Vec<u32>,
+    /// 1-based part numbers, at most `uploads.max_presigned_parts` of them (uploads without
+    /// part checksums).
+    part_numbers: Option<Vec<u32>>,
+    /// The parts to sign and their SHA-256, at most `uploads.max_presigned_parts` of them
+    /// (uploads started with `part_checksums`). A part declared again replaces its earlier
+    /// declaration; completion checks what storage holds against the last one.
+    parts: Option<Vec<DeclaredPart>>,
     /// Lifetime of the URLs in seconds (default `uploads.default_expires_in`).
     #[salvo(schema(minimum = 1))]
     expires_in: Option<u64>,
+}
+
+/// A part to sign with its checksum.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[salvo(schema(name = DeclaredPart))]
+struct DeclaredPart {
+    part_number: u32,
+    /// Base64 SHA-256 of exactly this part's bytes.
+    checksum_sha256: String,
 }
 
 /// Part URLs, and what storage already holds.
@@ -71,6 +100,8 @@ struct StoredPartInfo {
     /// Absent when storage does not report part ETags.
     etag: Option<String>,
     size: u64,
+    /// The SHA-256 storage computed for the part, when it reports one.
+    checksum_sha256: Option<String>,
 }
 
 /// Starts a multipart upload for `asset` (aborting one an earlier request started) and signs
@@ -79,6 +110,7 @@ pub async fn start(
     state: &AppState,
     asset: &Asset,
     expires_in: Duration,
+    part_checksums: bool,
 ) -> Result<MultipartInfo, AppError> {
     let storage = state
         .storage
@@ -91,28 +123,31 @@ pub async fn start(
         abort_quietly(storage, asset, previous).await;
     }
     let upload_id = storage
-        .start(&asset.storage_key, asset.content_type.as_ref())
+        .start(
+            &asset.storage_key,
+            asset.content_type.as_ref(),
+            part_checksums,
+        )
         .await?;
     let upload = MultipartUpload {
         upload_id,
         part_size: state.settings.uploads.part_size_for(total),
+        part_checksums,
     };
     state
         .assets
         .set_multipart(&asset.owner, asset.id, Some(&upload))
         .await?;
-    let first = upload
-        .part_count(total)
-        .min(state.settings.uploads.max_presigned_parts);
-    sign(
-        storage,
-        asset,
-        &upload,
-        total,
-        (1..=first).collect(),
-        expires_in,
-    )
-    .await
+    // A part with a checksum is signed once the client has declared it.
+    let first = if part_checksums {
+        0
+    } else {
+        upload
+            .part_count(total)
+            .min(state.settings.uploads.max_presigned_parts)
+    };
+    let parts = (1..=first).map(|n| (n, None)).collect();
+    sign(storage, asset, &upload, total, parts, expires_in).await
 }
 
 /// Aborts `upload` of `asset`, logging (not failing) when storage refuses: an unfinished
@@ -127,38 +162,107 @@ pub async fn abort_quietly(
     }
 }
 
+/// Signs the URLs of `wanted` parts, each with its checksum when one is given.
 async fn sign(
     storage: &dyn MultipartStorage,
     asset: &Asset,
     upload: &MultipartUpload,
     total: u64,
-    numbers: Vec<u32>,
+    wanted: Vec<(u32, Option<Sha256Checksum>)>,
     expires_in: Duration,
 ) -> Result<MultipartInfo, AppError> {
-    let mut parts = Vec::with_capacity(numbers.len());
-    for part_number in numbers {
+    let mut parts = Vec::with_capacity(wanted.len());
+    for (part_number, checksum) in wanted {
         let size = upload.part_len(part_number, total);
-        let url = storage
-            .presign_part(
-                &asset.storage_key,
-                &upload.upload_id,
-                part_number,
-                size,
-                expires_in,
-            )
+        let part = PartSpec {
+            number: part_number,
+            size,
+            checksum_sha256: checksum.as_ref(),
+        };
+        let signed = storage
+            .presign_part(&asset.storage_key, &upload.upload_id, &part, expires_in)
             .await?;
         parts.push(PartUrl {
             part_number,
-            url,
+            url: signed.url,
             size,
+            headers: signed.headers,
         });
     }
     Ok(MultipartInfo {
         upload_id: upload.upload_id.clone(),
         part_size: upload.part_size,
         part_count: upload.part_count(total),
+        part_checksums: upload.part_checksums,
         parts,
     })
+}
+
+/// The parts a request asks to sign, with their declared checksums, checked against the
+/// upload: `part_numbers` without part checksums, `parts` with them; 1 to `max` distinct
+/// parts between 1 and `count`.
+fn wanted_parts(
+    body: PartsRequest,
+    part_checksums: bool,
+    count: u32,
+    max: u32,
+) -> Result<Vec<(u32, Option<Sha256Checksum>)>, ValidationError> {
+    let (field, wanted) = match (body.part_numbers, body.parts, part_checksums) {
+        (Some(numbers), None, false) => (
+            "part_numbers",
+            numbers.into_iter().map(|n| (n, None)).collect::<Vec<_>>(),
+        ),
+        (None, Some(parts), true) => {
+            let mut wanted = Vec::with_capacity(parts.len());
+            for part in parts {
+                let checksum = Sha256Checksum::parse(&part.checksum_sha256).map_err(|_| {
+                    ValidationError::new(
+                        "parts",
+                        format!(
+                            "part {}: checksum_sha256 must be the base64 of a SHA-256 digest",
+                            part.part_number
+                        ),
+                    )
+                })?;
+                wanted.push((part.part_number, Some(checksum)));
+            }
+            ("parts", wanted)
+        }
+        (_, _, true) => {
+            return Err(ValidationError::new(
+                "parts",
+                "this upload signs each part with its SHA-256: send `parts` as \
+                 [{\"part_number\": n, \"checksum_sha256\": \"<base64>\"}], not `part_numbers`",
+            ));
+        }
+        (_, _, false) => {
+            return Err(ValidationError::new(
+                "part_numbers",
+                "send `part_numbers` alone: this upload was started without part_checksums",
+            ));
+        }
+    };
+    if wanted.is_empty() || wanted.len() > max as usize {
+        return Err(ValidationError::new(
+            field,
+            format!("must list 1 to {max} parts"),
+        ));
+    }
+    if let Some((bad, _)) = wanted.iter().find(|(n, _)| *n == 0 || *n > count) {
+        return Err(ValidationError::new(
+            field,
+            format!("{bad} is not between 1 and {count}"),
+        ));
+    }
+    let mut numbers: Vec<u32> = wanted.iter().map(|(n, _)| *n).collect();
+    numbers.sort_unstable();
+    if let Some(twice) = numbers.windows(2).find(|w| w[0] == w[1]) {
+        return Err(ValidationError::new(
+            field,
+            format!("part {} is listed twice", twice[0]),
+        ));
+    }
+    Ok(wanted)
 }
 
 /// Sign more part URLs of a multipart upload, and list the parts storage holds.
@@ -170,7 +274,7 @@ async fn sign(
     parameters(("asset_id" = String, Path, description = "Id of the asset")),
     responses(
         (status_code = 200, description = "Part URLs and the parts already uploaded", body = PartsResponse),
-        (status_code = 400, description = "A part number is out of range or too many are asked (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
+        (status_code = 400, description = "A part number is out of range or listed twice, too many are asked, a checksum is not a base64 SHA-256, or `part_numbers` / `parts` does not match how the upload was started (`validation_failed`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 404, description = "No such asset (`asset_not_found`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 409, description = "The asset is complete (`upload_already_complete`) or not uploaded in parts (`not_multipart`)", content_type = "application/problem+json", body = ProblemDetails),
         (status_code = 503, description = "Database, storage or the rate limiter (`rate_limit_unavailable`) unavailable", content_type = "application/problem+json", body = ProblemDetails),
@@ -206,38 +310,24 @@ pub async fn sign_parts(
     ) else {
         return Err(AppError::NotMultipart);
     };
-    let count = upload.part_count(total);
-    if body.part_numbers.is_empty()
-        || body.part_numbers.len() > uploads.max_presigned_parts as usize
-    {
-        return Err(ValidationError::new(
-            "part_numbers",
-            format!(
-                "must list 1 to {} part numbers",
-                uploads.max_presigned_parts
-            ),
-        )
-        .into());
-    }
-    if let Some(bad) = body.part_numbers.iter().find(|n| **n == 0 || **n > count) {
-        return Err(ValidationError::new(
-            "part_numbers",
-            format!("{bad} is not between 1 and {count}"),
-        )
-        .into());
+    let wanted = wanted_parts(
+        body,
+        upload.part_checksums,
+        upload.part_count(total),
+        uploads.max_presigned_parts,
+    )?;
+    if upload.part_checksums {
+        // Recorded before any URL carrying them exists.
+        let declared: Vec<(u32, Sha256Checksum)> = wanted
+            .iter()
+            .filter_map(|(n, c)| c.clone().map(|c| (*n, c)))
+            .collect();
+        state.assets.declare_parts(id, &declared).await?;
     }
     let uploaded = storage
         .list_parts(&asset.storage_key, &upload.upload_id)
         .await?;
-    let signed = sign(
-        storage,
-        &asset,
-        upload,
-        total,
-        body.part_numbers,
-        expires_in,
-    )
-    .await?;
+    let signed = sign(storage, &asset, upload, total, wanted, expires_in).await?;
     let expires_at = super::now_plus(expires_in);
     state
         .assets
@@ -257,6 +347,7 @@ impl From<StoredPart> for StoredPartInfo {
             part_number: part.part_number,
             etag: part.etag,
             size: part.size,
+            checksum_sha256: part.checksum_sha256.map(|c| c.as_str().to_owned()),
         }
     }
 }

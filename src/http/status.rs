@@ -7,10 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use super::query::no_query;
 use super::{Caller, json::read_json};
-use crate::domain::{Asset, AssetId, AssetStatus, MultipartUpload};
+use std::collections::BTreeMap;
+
+use crate::domain::{
+    Asset, AssetId, AssetStatus, CompositeChecksum, MultipartUpload, Sha256Checksum,
+    composite_sha256,
+};
 use crate::error::{AppError, ProblemDetails};
 use crate::state::AppState;
-use crate::storage::{CompleteError, PartRef, StoredPart, UploadCheck};
+use crate::storage::{CompleteError, MultipartStorage, PartRef, StoredPart, UploadCheck};
 
 /// The status a client reports for its upload.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -108,12 +113,13 @@ pub(super) async fn complete_asset(
     asset: &Asset,
     parts: Vec<PartDto>,
 ) -> Result<Asset, AppError> {
-    if let Some(upload) = &asset.multipart {
-        assemble_parts(state, asset, upload, parts).await?;
-    }
+    let composite = match &asset.multipart {
+        Some(upload) => assemble_parts(state, asset, upload, parts).await?,
+        None => None,
+    };
     // Sealed before it is verified: what is verified is what stays.
     state.storage.seal(&asset.storage_key).await?;
-    let stored_size = match verify_upload(state, asset).await {
+    let stored_size = match verify_upload(state, asset, composite.as_ref()).await {
         Ok(size) => size,
         Err(refused) => {
             if let Err(error) = state.storage.unseal(&asset.storage_key).await {
@@ -124,7 +130,7 @@ pub(super) async fn complete_asset(
     };
     let completed = state
         .assets
-        .mark_complete(&asset.owner, asset.id, stored_size)
+        .mark_complete(&asset.owner, asset.id, stored_size, composite.as_ref())
         .await?
         .ok_or(AppError::AssetNotFound(asset.id))?;
     tracing::info!(asset_id = %asset.id, size = stored_size, "asset completed");
@@ -133,13 +139,15 @@ pub(super) async fn complete_asset(
 }
 
 /// Completes a multipart upload in storage from the client's list of parts, which must name
-/// each part exactly once.
+/// each part exactly once. For parts declared with their SHA-256, every part storage holds
+/// must match its declaration (as storage reports it, or else as read back once assembled);
+/// returns their composite checksum, to record.
 async fn assemble_parts(
     state: &AppState,
     asset: &Asset,
     upload: &MultipartUpload,
     mut parts: Vec<PartDto>,
-) -> Result<(), AppError> {
+) -> Result<Option<CompositeChecksum>, AppError> {
     let Some(storage) = state.storage.multipart() else {
         return Err(AppError::MultipartNotSupported);
     };
@@ -148,14 +156,31 @@ async fn assemble_parts(
     let stored = storage
         .list_parts(&asset.storage_key, &upload.upload_id)
         .await?;
-    if let Some(problems) = part_problems(upload, total, &parts, &stored) {
+    let declared = if upload.part_checksums {
+        Some(state.assets.declared_parts(asset.id).await?)
+    } else {
+        None
+    };
+    let mut problems = part_problems(upload, total, &parts, &stored);
+    if let Some(declared) = &declared {
+        problems.extend(checksum_problems(
+            upload.part_count(total),
+            declared,
+            &stored,
+        ));
+    }
+    if !problems.is_empty() {
         return Err(AppError::UploadMismatch(format!(
-            "send every part's number and ETag in `parts`; {problems}"
+            "send every part's number and ETag in `parts`; {}",
+            problems.join("; ")
         )));
     }
     let refs: Vec<PartRef> = parts
         .into_iter()
         .map(|p| PartRef {
+            checksum_sha256: declared
+                .as_ref()
+                .and_then(|d| d.get(&p.part_number).cloned()),
             part_number: p.part_number,
             etag: p.etag,
         })
@@ -165,20 +190,92 @@ async fn assemble_parts(
         .await
     {
         // Gone: completed by an earlier call whose answer was lost; the stat below decides.
-        Ok(()) | Err(CompleteError::UploadGone) => Ok(()),
-        Err(CompleteError::Rejected(reason)) => Err(AppError::UploadMismatch(reason)),
-        Err(CompleteError::Storage(error)) => Err(error.into()),
+        Ok(()) | Err(CompleteError::UploadGone) => {}
+        Err(CompleteError::Rejected(reason)) => return Err(AppError::UploadMismatch(reason)),
+        Err(CompleteError::Storage(error)) => return Err(error.into()),
     }
+    let Some(declared) = declared else {
+        return Ok(None);
+    };
+    let declared: Vec<Sha256Checksum> = declared.into_values().collect();
+    // A store that kept no part checksums did not check the parts: read them back.
+    let unchecked = stored.is_empty() || stored.iter().any(|p| p.checksum_sha256.is_none());
+    if unchecked {
+        check_read_back(storage, asset, upload, &declared).await?;
+    }
+    Ok(Some(CompositeChecksum {
+        sha256: composite_sha256(&declared),
+        part_size: upload.part_size,
+    }))
+}
+
+/// Reads the assembled object back and compares each part's SHA-256 with its declaration.
+async fn check_read_back(
+    storage: &dyn MultipartStorage,
+    asset: &Asset,
+    upload: &MultipartUpload,
+    declared: &[Sha256Checksum],
+) -> Result<(), AppError> {
+    let read = storage
+        .hash_parts(&asset.storage_key, upload.part_size)
+        .await?;
+    tracing::info!(asset_id = %asset.id, parts = read.len(), "storage keeps no part checksums: read the parts back");
+    let differing: Vec<String> = (1..)
+        .zip(declared.iter().zip(&read))
+        .filter(|(_, (declared, read))| declared != read)
+        .map(|(n, _): (u32, _)| n.to_string())
+        .collect();
+    if read.len() != declared.len() || !differing.is_empty() {
+        return Err(AppError::UploadMismatch(format!(
+            "the stored bytes do not match the declared checksum_sha256 of parts: {}",
+            if differing.is_empty() {
+                format!(
+                    "{} parts are stored, {} declared",
+                    read.len(),
+                    declared.len()
+                )
+            } else {
+                differing.join(", ")
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// What is wrong with the parts storage holds, against the checksums declared for parts
+/// 1 to `count`: a part never declared, or one storage reports other bytes for.
+fn checksum_problems(
+    count: u32,
+    declared: &BTreeMap<u32, Sha256Checksum>,
+    stored: &[StoredPart],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for number in 1..=count {
+        let held = stored.iter().find(|s| s.part_number == number);
+        match (
+            declared.get(&number),
+            held.and_then(|s| s.checksum_sha256.as_ref()),
+        ) {
+            (None, _) => problems.push(format!(
+                "part {number} was never signed with a checksum_sha256"
+            )),
+            (Some(declared), Some(held)) if declared != held => problems.push(format!(
+                "part {number}: storage holds bytes whose SHA-256 is not the declared one"
+            )),
+            _ => {}
+        }
+    }
+    problems
 }
 
 /// What is wrong with a client's list of parts (sorted by number), checked against the
-/// upload's layout and what storage holds; `None` when it can be assembled.
+/// upload's layout and what storage holds; empty when it can be assembled.
 fn part_problems(
     upload: &MultipartUpload,
     total: u64,
     given: &[PartDto],
     stored: &[StoredPart],
-) -> Option<String> {
+) -> Vec<String> {
     let count = upload.part_count(total);
     let numbers: Vec<u32> = given.iter().map(|p| p.part_number).collect();
     let list = |items: Vec<u32>| {
@@ -235,11 +332,16 @@ fn part_problems(
             Some(_) => {}
         }
     }
-    (!problems.is_empty()).then(|| problems.join("; "))
+    problems
 }
 
-/// Checks that storage holds what the client declared; returns the stored size.
-async fn verify_upload(state: &AppState, asset: &Asset) -> Result<u64, AppError> {
+/// Checks that storage holds what the client declared (and, for parts declared with their
+/// SHA-256, the composite checksum when storage reports one); returns the stored size.
+async fn verify_upload(
+    state: &AppState,
+    asset: &Asset,
+    composite: Option<&CompositeChecksum>,
+) -> Result<u64, AppError> {
     let wants_checksum = asset.checksum_sha256.is_some();
     let stored = match state
         .storage
@@ -272,6 +374,14 @@ async fn verify_upload(state: &AppState, asset: &Asset) -> Result<u64, AppError>
             "the stored bytes do not match the declared checksum_sha256".into(),
         ));
     }
+    if let (Some(expected), Some(reported)) = (composite, &stored.composite_sha256)
+        && &expected.sha256 != reported
+    {
+        return Err(AppError::UploadMismatch(format!(
+            "storage reports the composite checksum {reported} for the parts, not {}",
+            expected.sha256
+        )));
+    }
     Ok(stored.size)
 }
 
@@ -283,6 +393,7 @@ mod tests {
         MultipartUpload {
             upload_id: "u".into(),
             part_size: 5,
+            part_checksums: false,
         }
     }
 
@@ -301,6 +412,7 @@ mod tests {
                 part_number: *n,
                 etag: e.map(str::to_owned),
                 size: *size,
+                checksum_sha256: None,
             })
             .collect()
     }
@@ -309,7 +421,7 @@ mod tests {
     fn a_complete_list_matching_storage_has_no_problem() {
         let parts = given(&[(1, "\"a\""), (2, "\"b\""), (3, "\"c\"")]);
         let held = stored(&[(1, Some("\"a\""), 5), (2, Some("\"B\""), 5), (3, None, 2)]);
-        assert_eq!(part_problems(&upload(), 12, &parts, &held), None);
+        assert!(part_problems(&upload(), 12, &parts, &held).is_empty());
     }
 
     #[test]
@@ -345,8 +457,31 @@ mod tests {
             ),
         ];
         for (list, says, why) in cases {
-            let problems = part_problems(&upload(), 12, &given(list), &held).unwrap_or_default();
+            let problems = part_problems(&upload(), 12, &given(list), &held).join("; ");
             assert!(problems.contains(says), "{why}: {problems:?}");
         }
+    }
+
+    #[test]
+    fn parts_never_declared_or_held_with_other_bytes_are_named() {
+        let checksum = |byte: u8| Sha256Checksum::from_digest(&[byte; 32]).unwrap();
+        let declared = BTreeMap::from([(1, checksum(1)), (2, checksum(2))]);
+        let mut held = stored(&[(1, None, 5), (2, None, 5), (3, None, 2)]);
+        held[0].checksum_sha256 = Some(checksum(1));
+        held[1].checksum_sha256 = Some(checksum(9));
+        let problems = checksum_problems(3, &declared, &held).join("; ");
+        assert!(!problems.contains("part 1"), "{problems}");
+        assert!(
+            problems.contains("part 2: storage holds bytes"),
+            "{problems}"
+        );
+        assert!(problems.contains("part 3 was never signed"), "{problems}");
+        held[1].checksum_sha256 = None;
+        assert!(
+            !checksum_problems(3, &declared, &held)
+                .join("; ")
+                .contains("part 2"),
+            "a part storage reports no checksum for is left to the read-back"
+        );
     }
 }

@@ -50,6 +50,11 @@ struct UploadRequest {
     /// Upload in parts (requires `content_length`). Files larger than
     /// `uploads.multipart_threshold` are uploaded in parts unless this is `false`.
     multipart: Option<bool>,
+    /// When the upload goes in parts, sign each part with the SHA-256 the client declares
+    /// for it in `POST /api/upload/{asset_id}/parts` (no part URL is signed before): storage
+    /// refuses a part whose bytes differ, and completion checks the parts storage holds
+    /// without reading the object back. Ignored for uploads in one request.
+    part_checksums: Option<bool>,
 }
 
 /// How to send the file to storage, by `method`.
@@ -102,6 +107,8 @@ struct ValidUpload {
     expires_in: Duration,
     /// Upload in parts; decided against what storage offers.
     multipart: bool,
+    /// Sign each part with its declared SHA-256 (when in parts).
+    part_checksums: bool,
 }
 
 impl UploadRequest {
@@ -169,6 +176,7 @@ impl UploadRequest {
                 uploads,
                 parts_supported,
             )?,
+            part_checksums: self.part_checksums.unwrap_or(false),
         })
     }
 }
@@ -287,7 +295,9 @@ pub async fn presign_upload(
         IssueOutcome::OutOfScope(refusal) => return Err(AppError::TokenScope(refusal)),
     };
     let signed_info = if upload.multipart {
-        SignedInfo::Multipart(parts::start(&state, &asset, upload.expires_in).await?)
+        SignedInfo::Multipart(
+            parts::start(&state, &asset, upload.expires_in, upload.part_checksums).await?,
+        )
     } else {
         if let (Some(previous), Some(storage)) = (&asset.multipart, state.storage.multipart()) {
             // A re-issue that no longer goes in parts: the earlier parts are useless.

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::Metrics;
-use crate::domain::ContentType;
+use crate::domain::{ContentType, Sha256Checksum};
 use crate::storage::{
-    CompleteError, DownloadSpec, ListedObject, ListedUpload, MultipartStorage, PartRef,
-    SignedUpload, Storage, StorageError, StoredObject, StoredPart, UploadCheck, UploadSpec,
+    CompleteError, DownloadSpec, ListedObject, ListedUpload, MultipartStorage, PartRef, PartSpec,
+    PresignedPart, SignedUpload, Storage, StorageError, StoredObject, StoredPart, UploadCheck,
+    UploadSpec,
 };
 
 /// A storage backend whose calls are timed into
@@ -155,8 +156,11 @@ impl MultipartStorage for InstrumentedStorage {
         &self,
         storage_key: &str,
         content_type: Option<&ContentType>,
+        part_checksums: bool,
     ) -> Result<String, StorageError> {
-        let call = self.inner_multipart().start(storage_key, content_type);
+        let call = self
+            .inner_multipart()
+            .start(storage_key, content_type, part_checksums);
         self.timed("multipart_start", call, |_| "ok").await
     }
 
@@ -164,17 +168,12 @@ impl MultipartStorage for InstrumentedStorage {
         &self,
         storage_key: &str,
         upload_id: &str,
-        part_number: u32,
-        size: u64,
+        part: &PartSpec<'_>,
         expires_in: Duration,
-    ) -> Result<String, StorageError> {
-        let call = self.inner_multipart().presign_part(
-            storage_key,
-            upload_id,
-            part_number,
-            size,
-            expires_in,
-        );
+    ) -> Result<PresignedPart, StorageError> {
+        let call = self
+            .inner_multipart()
+            .presign_part(storage_key, upload_id, part, expires_in);
         self.timed("presign_part", call, |_| "ok").await
     }
 
@@ -207,6 +206,15 @@ impl MultipartStorage for InstrumentedStorage {
         self.metrics
             .record_storage("multipart_complete", outcome, started.elapsed());
         result
+    }
+
+    async fn hash_parts(
+        &self,
+        storage_key: &str,
+        part_size: u64,
+    ) -> Result<Vec<Sha256Checksum>, StorageError> {
+        let call = self.inner_multipart().hash_parts(storage_key, part_size);
+        self.timed("hash_parts", call, |_| "ok").await
     }
 
     async fn abort(&self, storage_key: &str, upload_id: &str) -> Result<(), StorageError> {

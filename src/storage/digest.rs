@@ -51,6 +51,46 @@ impl HashingCounter {
     }
 }
 
+/// The SHA-256 of each `part_size` range of bytes as they pass, however they are chunked:
+/// the read-back check of an object's parts on stores that keep no part checksums.
+pub struct PartHasher {
+    part_size: u64,
+    current: HashingCounter,
+    parts: Vec<Sha256Checksum>,
+}
+
+impl PartHasher {
+    /// `part_size` must be positive (a multipart upload's always is).
+    pub fn new(part_size: u64) -> Self {
+        Self {
+            part_size: part_size.max(1),
+            current: HashingCounter::new(),
+            parts: Vec::new(),
+        }
+    }
+
+    pub fn update(&mut self, mut chunk: &[u8]) {
+        while !chunk.is_empty() {
+            let room = usize::try_from(self.part_size - self.current.size).unwrap_or(usize::MAX);
+            let (now, rest) = chunk.split_at(room.min(chunk.len()));
+            self.current.update(now);
+            chunk = rest;
+            if self.current.size == self.part_size {
+                let full = std::mem::take(&mut self.current);
+                self.parts.push(full.finish().checksum());
+            }
+        }
+    }
+
+    /// The parts' checksums in order; the last part may be shorter.
+    pub fn finish(mut self) -> Vec<Sha256Checksum> {
+        if self.current.size > 0 || self.parts.is_empty() {
+            self.parts.push(self.current.finish().checksum());
+        }
+        self.parts
+    }
+}
+
 /// Reads `reader` to its end through `buffer`, feeding each chunk to `counter` and writing
 /// it to `writer` (`io::sink()` to only hash). The buffer is the caller's so that one large
 /// buffer serves many files.
@@ -99,6 +139,27 @@ mod tests {
         let digested = counter.finish();
         assert_eq!(digested.size, 1000);
         assert_eq!(digested.digest, <[u8; 32]>::from(Sha256::digest(&body)));
+    }
+
+    #[test]
+    fn parts_are_hashed_at_their_boundaries_whatever_the_chunks() {
+        let body: Vec<u8> = (0..=255u8).cycle().take(25).collect();
+        let expected: Vec<Sha256Checksum> = body
+            .chunks(10)
+            .map(|part| Sha256Checksum::from_digest(&Sha256::digest(part)).unwrap())
+            .collect();
+        for chunk in [1, 3, 10, 11, 25] {
+            let mut parts = PartHasher::new(10);
+            body.chunks(chunk).for_each(|c| parts.update(c));
+            assert_eq!(parts.finish(), expected, "chunks of {chunk}");
+        }
+        let mut exact = PartHasher::new(5);
+        exact.update(&body[..10]);
+        assert_eq!(
+            exact.finish().len(),
+            2,
+            "no empty part after an exact multiple"
+        );
     }
 
     #[test]

@@ -70,6 +70,9 @@ pub struct StoredObject {
     pub size: u64,
     /// The object's SHA-256, when it was asked for.
     pub checksum_sha256: Option<Sha256Checksum>,
+    /// The composite checksum storage reports for an object assembled from parts that each
+    /// carried a SHA-256 (`<base64>-<part count>`, S3's checksum type `COMPOSITE`), if any.
+    pub composite_sha256: Option<String>,
 }
 
 /// What completion finds in storage for an upload ([`Storage::check_upload`]).
@@ -187,6 +190,10 @@ pub struct StoredPart {
     /// The part's ETag, when storage reports it (S3 does; some compatible stores do not).
     pub etag: Option<String>,
     pub size: u64,
+    /// The SHA-256 storage computed for the part's bytes, when it keeps one (S3 does for
+    /// uploads started with part checksums; some compatible stores do not).
+    #[serde(skip)]
+    pub checksum_sha256: Option<Sha256Checksum>,
 }
 
 /// A part a client says it uploaded, to assemble the object from.
@@ -194,6 +201,26 @@ pub struct StoredPart {
 pub struct PartRef {
     pub part_number: u32,
     pub etag: String,
+    /// The part's declared SHA-256, for uploads started with part checksums: storage checks
+    /// it against the part it holds.
+    pub checksum_sha256: Option<Sha256Checksum>,
+}
+
+/// A signed `PUT` of one part: the client sends exactly these headers with the part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedPart {
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// The part a [`MultipartStorage::presign_part`] URL uploads.
+#[derive(Debug, Clone, Copy)]
+pub struct PartSpec<'a> {
+    pub number: u32,
+    /// Exact size of the body.
+    pub size: u64,
+    /// The SHA-256 the body must have, when declared.
+    pub checksum_sha256: Option<&'a Sha256Checksum>,
 }
 
 /// A multipart upload found by [`MultipartStorage::list_uploads`].
@@ -224,22 +251,24 @@ pub enum CompleteError {
 /// request can carry (5 GiB on S3), and resumable after a broken connection.
 #[async_trait]
 pub trait MultipartStorage: Send + Sync {
-    /// Starts an upload for `storage_key`; returns storage's upload id.
+    /// Starts an upload for `storage_key`; returns storage's upload id. With
+    /// `part_checksums`, storage is told every part will carry its SHA-256.
     async fn start(
         &self,
         storage_key: &str,
         content_type: Option<&ContentType>,
+        part_checksums: bool,
     ) -> Result<String, StorageError>;
 
-    /// Signs the `PUT` of part `part_number`, whose body must be exactly `size` bytes.
+    /// Signs the `PUT` of part `part_number`, whose body must be exactly `size` bytes and,
+    /// when `checksum_sha256` is given, hash to it (storage refuses other bytes).
     async fn presign_part(
         &self,
         storage_key: &str,
         upload_id: &str,
-        part_number: u32,
-        size: u64,
+        part: &PartSpec<'_>,
         expires_in: Duration,
-    ) -> Result<String, StorageError>;
+    ) -> Result<PresignedPart, StorageError>;
 
     /// The parts storage holds so far.
     async fn list_parts(
@@ -255,6 +284,19 @@ pub trait MultipartStorage: Send + Sync {
         upload_id: &str,
         parts: &[PartRef],
     ) -> Result<(), CompleteError>;
+
+    /// The SHA-256 of each `part_size` range of the object under `storage_key`, read back
+    /// from storage: how completion checks parts on stores that keep no part checksums.
+    /// Backends that always keep them (the local one) need not read anything back.
+    async fn hash_parts(
+        &self,
+        _storage_key: &str,
+        _part_size: u64,
+    ) -> Result<Vec<Sha256Checksum>, StorageError> {
+        Err(StorageError::Other(anyhow::anyhow!(
+            "this backend keeps every part's checksum and reads none back"
+        )))
+    }
 
     /// Discards the upload and its parts; succeeds when it is already gone.
     async fn abort(&self, storage_key: &str, upload_id: &str) -> Result<(), StorageError>;

@@ -36,6 +36,9 @@ pub enum Backend {
     Local,
     /// A fresh bucket in the shared MinIO container.
     S3,
+    /// A fresh bucket in the shared store that verifies part checksums
+    /// (`UPLOADER_TEST_S3_CHECKSUM_IMAGE`).
+    S3PartChecksums,
 }
 
 /// A running server and a client to talk to it (and to storage).
@@ -106,10 +109,14 @@ async fn test_settings(backend: Backend) -> (Settings, Option<PathBuf>) {
                 Some(SecretString::from(LOCAL_SIGNING_KEY.to_owned()));
             Some(root)
         }
-        Backend::S3 => {
+        Backend::S3 | Backend::S3PartChecksums => {
+            let endpoint = match backend {
+                Backend::S3PartChecksums => &infrastructure.s3_checksum_endpoint,
+                _ => &infrastructure.s3_endpoint,
+            };
             settings.storage.backend = StorageBackend::S3;
             settings.storage.bucket = format!("t-{}", &Uuid::new_v4().simple().to_string()[..20]);
-            settings.storage.s3.endpoint = Some(infrastructure.s3_endpoint.clone());
+            settings.storage.s3.endpoint = Some(endpoint.clone());
             settings.storage.s3.force_path_style = Some(true);
             settings.storage.s3.create_bucket = true;
             None

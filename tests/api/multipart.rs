@@ -3,6 +3,7 @@
 //! holds), and `PUT /api/status` assembles the parts. Every test runs on both backends, as
 //! `multipart::local::…` and `multipart::s3::…`: clients use the same code on either.
 
+pub mod part_checksums;
 pub mod support;
 
 use serde_json::{Value, json};

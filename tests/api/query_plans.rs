@@ -15,6 +15,9 @@ use tokio_postgres::{Client, NoTls};
 use crate::helpers::{
     Backend, TestApp, json_with_status, new_database, postgres_log, spawn_app_with,
 };
+use crate::multipart::part_checksums::{
+    etag, put_signed, sign_declared, start_with_part_checksums,
+};
 use crate::multipart::support::{MIB, complete, put_part, small_parts, start};
 
 mod pending_listing;
@@ -102,6 +105,21 @@ async fn run_the_api(app: &TestApp) {
         .unwrap();
     assert_eq!(signed.status().as_u16(), 200, "signing a part again");
     let completed = complete(app, multipart_id, json!(parts)).await;
+    assert_eq!(completed.status().as_u16(), 200);
+
+    // Parts declared with their SHA-256: recorded, checked at completion, then dropped.
+    let declared = start_with_part_checksums(app, &bytes).await;
+    let declared_id = declared["asset_id"].as_str().unwrap();
+    let signed = sign_declared(app, declared_id, &bytes, &[1, 2, 3]).await;
+    let mut parts = Vec::new();
+    for (part, number) in signed["parts"].as_array().unwrap().iter().zip(1..) {
+        let start = (number - 1) * 5 * MIB as usize;
+        let end = (start + 5 * MIB as usize).min(bytes.len());
+        let stored = put_signed(app, part, bytes[start..end].to_vec()).await;
+        assert_eq!(stored.status().as_u16(), 200);
+        parts.push(json!({ "part_number": number, "etag": etag(&stored) }));
+    }
+    let completed = complete(app, declared_id, json!(parts)).await;
     assert_eq!(completed.status().as_u16(), 200);
 
     // Storage reporting a new object: the lookup by bucket and storage key.

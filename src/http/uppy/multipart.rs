@@ -14,7 +14,7 @@ use crate::domain::{Asset, AssetStatus, MultipartUpload, ValidationError};
 use crate::error::{AppError, ProblemDetails, UppyError};
 use crate::http::Caller;
 use crate::state::AppState;
-use crate::storage::MultipartStorage;
+use crate::storage::{MultipartStorage, PartSpec};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -121,12 +121,14 @@ async fn start(state: &AppState, asset: &Asset) -> Result<String, AppError> {
     if let Some(previous) = &asset.multipart {
         super::super::parts::abort_quietly(storage, asset, previous).await;
     }
+    // Uppy asks for a part's URL before it reads the part: it declares no part checksums.
     let upload_id = storage
-        .start(&asset.storage_key, asset.content_type.as_ref())
+        .start(&asset.storage_key, asset.content_type.as_ref(), false)
         .await?;
     let upload = MultipartUpload {
         upload_id,
         part_size: uppy_part_size(total),
+        part_checksums: false,
     };
     state
         .assets
@@ -187,16 +189,16 @@ pub async fn sign_part(req: &mut Request, depot: &mut Depot) -> Result<Json<Part
         })?;
     let expires = state.settings.uploads.default_expires_in;
     let expires_in = std::time::Duration::from_secs(expires);
+    let part = PartSpec {
+        number: part_number,
+        size: upload.part_len(part_number, total),
+        checksum_sha256: None,
+    };
     let url = storage_of(state)?
-        .presign_part(
-            &asset.storage_key,
-            &upload.upload_id,
-            part_number,
-            upload.part_len(part_number, total),
-            expires_in,
-        )
+        .presign_part(&asset.storage_key, &upload.upload_id, &part, expires_in)
         .await
-        .map_err(AppError::from)?;
+        .map_err(AppError::from)?
+        .url;
     state
         .assets
         .extend_upload(&asset.owner, asset.id, super::super::now_plus(expires_in))

@@ -211,6 +211,7 @@ impl Storage for LocalStorage {
             return Ok(Some(StoredObject {
                 size: metadata.len(),
                 checksum_sha256: None,
+                composite_sha256: None,
             }));
         }
         let received = record::read_back(file)
@@ -219,6 +220,7 @@ impl Storage for LocalStorage {
         Ok(Some(StoredObject {
             size: received.size,
             checksum_sha256: Some(received.checksum()),
+            composite_sha256: None,
         }))
     }
 

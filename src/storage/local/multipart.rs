@@ -16,7 +16,8 @@ use super::{LocalStorage, SignedMethod, SignedPart, SignedRequest, expires_at};
 use crate::domain::ContentType;
 use crate::storage::digest::{Digested, HashingCounter, copy_hashed};
 use crate::storage::{
-    CompleteError, ListedUpload, MultipartStorage, PartRef, StorageError, StoredPart,
+    CompleteError, ListedUpload, MultipartStorage, PartRef, PartSpec, PresignedPart, StorageError,
+    StoredPart,
 };
 
 /// Bytes read from a part file at a time while assembling.
@@ -28,6 +29,8 @@ impl MultipartStorage for LocalStorage {
         &self,
         storage_key: &str,
         _content_type: Option<&ContentType>,
+        // Every part's SHA-256 is kept (it names the part's file) whether or not it is signed.
+        _part_checksums: bool,
     ) -> Result<String, StorageError> {
         // The type is bound into each download URL instead, as for single uploads.
         if storage_key == self.marker_key {
@@ -44,29 +47,34 @@ impl MultipartStorage for LocalStorage {
         &self,
         storage_key: &str,
         upload_id: &str,
-        part_number: u32,
-        size: u64,
+        part: &PartSpec<'_>,
         expires_in: Duration,
-    ) -> Result<String, StorageError> {
-        if !(1..=MAX_PART_NUMBER).contains(&part_number) || self.upload_dir(upload_id).is_none() {
+    ) -> Result<PresignedPart, StorageError> {
+        if !(1..=MAX_PART_NUMBER).contains(&part.number) || self.upload_dir(upload_id).is_none() {
             return Err(StorageError::Other(anyhow!(
-                "no part {part_number} of a local upload can be signed"
+                "no part {} of a local upload can be signed",
+                part.number
             )));
         }
-        Ok(self.signed_url(&SignedRequest {
+        // The checksum is signed into the URL, not sent as a header.
+        let url = self.signed_url(&SignedRequest {
             method: SignedMethod::Put,
             bucket: self.bucket.clone(),
             key: storage_key.to_owned(),
             expires: expires_at(expires_in),
             max_size: None,
-            length: Some(size),
+            length: Some(part.size),
             content_type: None,
-            checksum_sha256: None,
+            checksum_sha256: part.checksum_sha256.map(|c| c.as_str().to_owned()),
             part: Some(SignedPart {
-                number: part_number,
+                number: part.number,
                 upload_id: upload_id.to_owned(),
             }),
-        }))
+        });
+        Ok(PresignedPart {
+            url,
+            headers: Default::default(),
+        })
     }
 
     async fn list_parts(
@@ -84,6 +92,7 @@ impl MultipartStorage for LocalStorage {
                 part_number: part.number,
                 etag: Some(part.etag()),
                 size: part.size,
+                checksum_sha256: part.checksum(),
             })
             .collect())
     }

@@ -17,6 +17,7 @@ use futures::Stream;
 use super::receive::{UploadRejection, body_limit, verify_upload, write_body};
 use super::staging::{StagingFile, staging_path};
 use super::{LocalStorage, SignedRequest};
+use crate::domain::Sha256Checksum;
 use crate::storage::{StorageError, StoredPart};
 
 /// Directory of the multipart uploads, directly under the bucket directory.
@@ -43,6 +44,13 @@ impl PartFile {
     /// The ETag clients see: the quoted hex SHA-256 (S3 quotes its MD5 the same way).
     pub fn etag(&self) -> String {
         format!("\"{}\"", self.digest)
+    }
+
+    /// The part's SHA-256 in the API's base64 form.
+    pub fn checksum(&self) -> Option<Sha256Checksum> {
+        hex::decode(&self.digest)
+            .ok()
+            .and_then(|digest| Sha256Checksum::from_digest(&digest))
     }
 }
 
@@ -118,6 +126,7 @@ impl LocalStorage {
             part_number: part.number,
             etag: Some(format!("\"{digest}\"")),
             size: received.size,
+            checksum_sha256: Some(received.checksum()),
         })
     }
 }

@@ -65,6 +65,7 @@ impl Staged<'_> {
         Ok(StoredObject {
             size: self.received.size,
             checksum_sha256: Some(self.received.checksum()),
+            composite_sha256: None,
         })
     }
 

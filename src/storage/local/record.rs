@@ -80,6 +80,7 @@ impl Record {
         Some(StoredObject {
             size: self.size,
             checksum_sha256: crate::domain::Sha256Checksum::from_digest(&digest),
+            composite_sha256: None,
         })
     }
 }

@@ -272,14 +272,13 @@ impl Storage for S3Storage {
         storage_key: &str,
         with_checksum: bool,
     ) -> Result<Option<StoredObject>, StorageError> {
-        let mut request = self
+        // Checksum mode costs a HEAD nothing, and shows the composite checksum of parts.
+        let request = self
             .client
             .head_object()
             .bucket(&self.bucket)
-            .key(storage_key);
-        if with_checksum {
-            request = request.checksum_mode(ChecksumMode::Enabled);
-        }
+            .key(storage_key)
+            .checksum_mode(ChecksumMode::Enabled);
         let head = match request.send().await {
             Ok(head) => head,
             Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => return Ok(None),
@@ -289,12 +288,13 @@ impl Storage for S3Storage {
             .content_length()
             .and_then(|n| u64::try_from(n).ok())
             .unwrap_or(0);
+        // A whole-object SHA-256 is plain base64; one of parts ends in `-<part count>`.
+        let reported = head.checksum_sha256();
+        let composite_sha256 = reported.filter(|c| c.contains('-')).map(str::to_owned);
+        let whole = reported.and_then(|c| Sha256Checksum::parse(c).ok());
         let checksum_sha256 = if with_checksum {
             // A checksum S3 kept from the upload is authoritative; without one, hash the bytes.
-            match head
-                .checksum_sha256()
-                .and_then(|c| Sha256Checksum::parse(c).ok())
-            {
+            match whole {
                 Some(checksum) => Some(checksum),
                 None => Some(self.hash_object(storage_key).await?),
             }
@@ -304,6 +304,7 @@ impl Storage for S3Storage {
         Ok(Some(StoredObject {
             size,
             checksum_sha256,
+            composite_sha256,
         }))
     }
 

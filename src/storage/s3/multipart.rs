@@ -1,15 +1,22 @@
 //! Multipart uploads on S3: started by the server, each part a presigned `PUT` whose signed
 //! `content-length` makes S3 refuse a part of any other size, assembled by the server.
+//!
+//! With part checksums, the upload is started with the SHA-256 algorithm and each part URL
+//! also signs the part's `x-amz-checksum-sha256`: S3 refuses other bytes (`BadDigest`),
+//! lists each part's checksum, and checks them again at completion.
 
 use std::time::Duration;
 
 use anyhow::anyhow;
 use async_trait::async_trait;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 
 use super::{S3Storage, presigning, unavailable};
-use crate::domain::ContentType;
-use crate::storage::{CompleteError, MultipartStorage, PartRef, StorageError, StoredPart};
+use crate::domain::{ContentType, Sha256Checksum};
+use crate::storage::digest::PartHasher;
+use crate::storage::{
+    CompleteError, MultipartStorage, PartRef, PartSpec, PresignedPart, StorageError, StoredPart,
+};
 
 #[async_trait]
 impl MultipartStorage for S3Storage {
@@ -17,6 +24,7 @@ impl MultipartStorage for S3Storage {
         &self,
         storage_key: &str,
         content_type: Option<&ContentType>,
+        part_checksums: bool,
     ) -> Result<String, StorageError> {
         let mut request = self
             .client
@@ -25,6 +33,10 @@ impl MultipartStorage for S3Storage {
             .key(storage_key);
         if let Some(content_type) = content_type {
             request = request.content_type(content_type.as_str());
+        }
+        if part_checksums {
+            // S3's checksum type for SHA-256 parts is `COMPOSITE`, its default for them.
+            request = request.checksum_algorithm(ChecksumAlgorithm::Sha256);
         }
         let output = request
             .send()
@@ -40,22 +52,31 @@ impl MultipartStorage for S3Storage {
         &self,
         storage_key: &str,
         upload_id: &str,
-        part_number: u32,
-        size: u64,
+        part: &PartSpec<'_>,
         expires_in: Duration,
-    ) -> Result<String, StorageError> {
+    ) -> Result<PresignedPart, StorageError> {
         let presigned = self
             .presigner
             .upload_part()
             .bucket(&self.bucket)
             .key(storage_key)
             .upload_id(upload_id)
-            .part_number(i32::try_from(part_number).unwrap_or(i32::MAX))
-            .content_length(i64::try_from(size).unwrap_or(i64::MAX))
+            .part_number(i32::try_from(part.number).unwrap_or(i32::MAX))
+            .content_length(i64::try_from(part.size).unwrap_or(i64::MAX))
+            .set_checksum_sha256(part.checksum_sha256.map(|c| c.as_str().to_owned()))
             .presigned(presigning(expires_in)?)
             .await
             .map_err(|e| StorageError::Other(anyhow!(aws_sdk_s3::error::DisplayErrorContext(e))))?;
-        Ok(presigned.uri().to_owned())
+        // The length is the body's own; what else was signed the client sends as given.
+        let headers = presigned
+            .headers()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+            .collect();
+        Ok(PresignedPart {
+            url: presigned.uri().to_owned(),
+            headers,
+        })
     }
 
     async fn list_parts(
@@ -82,6 +103,9 @@ impl MultipartStorage for S3Storage {
                     part_number: u32::try_from(number).unwrap_or(0),
                     etag: part.e_tag().map(str::to_owned),
                     size: part.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                    checksum_sha256: part
+                        .checksum_sha256()
+                        .and_then(|c| Sha256Checksum::parse(c).ok()),
                 });
             }
         }
@@ -102,6 +126,9 @@ impl MultipartStorage for S3Storage {
                         CompletedPart::builder()
                             .part_number(i32::try_from(part.part_number).unwrap_or(i32::MAX))
                             .e_tag(&part.etag)
+                            .set_checksum_sha256(
+                                part.checksum_sha256.as_ref().map(|c| c.as_str().to_owned()),
+                            )
                             .build()
                     })
                     .collect(),
@@ -144,6 +171,29 @@ impl MultipartStorage for S3Storage {
                 }
             }
         }
+    }
+
+    async fn hash_parts(
+        &self,
+        storage_key: &str,
+        part_size: u64,
+    ) -> Result<Vec<Sha256Checksum>, StorageError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(storage_key)
+            .send()
+            .await
+            .map_err(|e| unavailable(e, "reading the object to hash its parts"))?;
+        let mut body = output.body;
+        let mut parts = PartHasher::new(part_size);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk
+                .map_err(|e| StorageError::Unavailable(anyhow!(e).context("reading the object")))?;
+            parts.update(&chunk);
+        }
+        Ok(parts.finish())
     }
 
     async fn abort(&self, storage_key: &str, upload_id: &str) -> Result<(), StorageError> {

@@ -1,5 +1,7 @@
 //! The containers every test of this binary shares: one Postgres and one S3-compatible store
-//! (MinIO), started lazily on first use and removed when the process exits.
+//! (MinIO), started lazily on first use and removed when the process exits; and a second S3
+//! store for the tests of part checksums, which need a store that verifies them (MinIO does;
+//! the offline stand-in of the first does not, so CI names `tests/s3-stand-in`'s image).
 //!
 //! `#[tokio::test]` gives each test its own runtime, which dies with the test; containers
 //! started on it would lose their Docker client mid-run. So they start on a dedicated thread
@@ -22,6 +24,9 @@ use tokio_postgres::NoTls;
 const DEFAULT_POSTGRES_IMAGE: &str = "postgres:17-alpine";
 /// Image used for S3 unless `UPLOADER_TEST_MINIO_IMAGE` names another (`name:tag`).
 const DEFAULT_MINIO_IMAGE: &str = "minio/minio:RELEASE.2025-02-28T09-55-16Z";
+/// Variable naming the image of the store that verifies part checksums; unset, the one
+/// `UPLOADER_TEST_MINIO_IMAGE` names (or [`DEFAULT_MINIO_IMAGE`]).
+const CHECKSUM_IMAGE_VARIABLE: &str = "UPLOADER_TEST_S3_CHECKSUM_IMAGE";
 /// Label on every container this binary starts, so strays are easy to find by hand.
 const LABEL: (&str, &str) = ("cloud-asset-uploader-tests", "1");
 /// Database migrated once and cloned (`CREATE DATABASE … TEMPLATE`) for every test.
@@ -37,6 +42,8 @@ pub struct Infrastructure {
     server_url: String,
     /// `http://127.0.0.1:<port>` of the S3 API.
     pub s3_endpoint: String,
+    /// `http://127.0.0.1:<port>` of the S3 API that verifies part checksums.
+    pub s3_checksum_endpoint: String,
     /// The Postgres container, for its log.
     postgres_id: String,
 }
@@ -153,6 +160,7 @@ fn run_containers(report: std::sync::mpsc::Sender<Result<Infrastructure, String>
 type Handles = (
     testcontainers_modules::testcontainers::ContainerAsync<Postgres>,
     testcontainers_modules::testcontainers::ContainerAsync<MinIO>,
+    testcontainers_modules::testcontainers::ContainerAsync<MinIO>,
 );
 
 async fn start() -> anyhow::Result<(Infrastructure, Handles)> {
@@ -176,6 +184,15 @@ async fn start() -> anyhow::Result<(Infrastructure, Handles)> {
     .await
     .context("starting MinIO")?;
     record(minio.id());
+    let s3_default = std::env::var("UPLOADER_TEST_MINIO_IMAGE")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_MINIO_IMAGE.to_owned());
+    let checksum_store = labelled(MinIO::default(), CHECKSUM_IMAGE_VARIABLE, &s3_default)
+        .start()
+        .await
+        .with_context(|| format!("starting the S3 store of {CHECKSUM_IMAGE_VARIABLE}"))?;
+    record(checksum_store.id());
 
     let pg_port = postgres
         .get_host_port_ipv4(5432.tcp())
@@ -185,17 +202,22 @@ async fn start() -> anyhow::Result<(Infrastructure, Handles)> {
         .get_host_port_ipv4(9000.tcp())
         .await
         .context("MinIO port")?;
+    let checksum_port = checksum_store
+        .get_host_port_ipv4(9000.tcp())
+        .await
+        .context("the checksum store's port")?;
     let server_url = format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/");
     let infrastructure = Infrastructure {
         admin_url: format!("{server_url}postgres"),
         server_url,
         s3_endpoint: format!("http://127.0.0.1:{s3_port}"),
+        s3_checksum_endpoint: format!("http://127.0.0.1:{checksum_port}"),
         postgres_id: postgres.id().to_owned(),
     };
     prepare_template(&infrastructure)
         .await
         .context("preparing the template database")?;
-    Ok((infrastructure, (postgres, minio)))
+    Ok((infrastructure, (postgres, minio, checksum_store)))
 }
 
 fn labelled<I: Image>(image: I, variable: &str, default: &str) -> ContainerRequest<I> {

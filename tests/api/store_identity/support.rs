@@ -28,7 +28,7 @@ impl Store {
             root: std::env::temp_dir().join("cau-tests").join(&id),
             bucket: match backend {
                 Backend::Local => "assets".into(),
-                Backend::S3 => format!("t-{}", &id[..20]),
+                Backend::S3 | Backend::S3PartChecksums => format!("t-{}", &id[..20]),
             },
         }
     }
@@ -43,7 +43,7 @@ impl Store {
     pub async fn marker(&self, settings: &Settings, key: &str) -> Option<Vec<u8>> {
         match self.backend {
             Backend::Local => std::fs::read(self.root.join(&self.bucket).join(key)).ok(),
-            Backend::S3 => {
+            Backend::S3 | Backend::S3PartChecksums => {
                 let endpoint = settings.storage.s3.endpoint.clone().unwrap();
                 let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
                     .endpoint_url(endpoint)

@@ -29,6 +29,7 @@ fn given(numbers: &[u32]) -> Vec<PartRef> {
         .map(|n| PartRef {
             part_number: *n,
             etag: format!("\"{}\"", digest(*n)),
+            checksum_sha256: None,
         })
         .collect()
 }
