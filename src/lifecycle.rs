@@ -26,11 +26,19 @@ const ORPHAN_CHUNK: usize = 1000;
 /// and a batch never has more requests in flight than this.
 const SWEEP_DELETES_AT_ONCE: usize = 16;
 
-/// What a sweep did (or, dry, would do).
+/// What a sweep of expired uploads did (or, dry, would do). The storage keys went to the
+/// sweep's callback one by one, so a sweep of any size holds one batch at a time.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiredSweep {
+    /// Pending assets removed (or removable).
+    pub removed: u64,
+    /// Another sweeper held the lock; this one did nothing.
+    pub skipped: bool,
+}
+
+/// What an orphan scan did (or, dry, would do).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
-    /// Storage keys of the removed (or removable) pending assets.
-    pub expired: Vec<String>,
     /// Storage keys of the removed (or removable) unreferenced objects.
     pub orphans: Vec<String>,
     /// Ids of the removed (or removable) multipart uploads no asset refers to.
@@ -38,8 +46,6 @@ pub struct SweepReport {
     /// The storage backend's own working files a crash left behind (local backend: unfinished
     /// staging files, records of objects that are gone), as paths inside the store.
     pub leftovers: Vec<String>,
-    /// Another sweeper held the lock; this one did nothing.
-    pub skipped: bool,
 }
 
 /// Removes abandoned uploads.
@@ -83,16 +89,31 @@ impl Sweeper {
     }
 
     /// Removes every pending asset whose upload URL expired more than `pending_grace` ago,
-    /// record first, then its object. With `dry_run`, only reports what it would remove.
-    pub async fn sweep_expired(&self, dry_run: bool) -> anyhow::Result<SweepReport> {
-        let mut report = SweepReport::default();
+    /// record first, then its object, a batch (`lifecycle.sweep_batch_size`) at a time,
+    /// handing each removed asset's storage key to `removed`. With `dry_run`, only hands over
+    /// what it would remove. Memory stays at one batch however many assets go.
+    pub async fn sweep_expired(
+        &self,
+        dry_run: bool,
+        mut removed: impl FnMut(&str) + Send,
+    ) -> anyhow::Result<ExpiredSweep> {
+        let mut sweep = ExpiredSweep::default();
         if dry_run {
-            let assets = self
-                .assets
-                .expired_pending(self.grace, u32::MAX >> 1)
-                .await?;
-            report.expired = assets.into_iter().map(|a| a.storage_key).collect();
-            return Ok(report);
+            let mut after = None;
+            loop {
+                let page = self
+                    .assets
+                    .expired_pending(self.grace, after, self.batch)
+                    .await?;
+                page.iter().for_each(|asset| removed(&asset.storage_key));
+                sweep.removed += page.len() as u64;
+                match page.last() {
+                    Some(last) if page.len() == self.batch as usize => {
+                        after = Some((last.upload_expires_at, last.id));
+                    }
+                    _ => return Ok(sweep),
+                }
+            }
         }
         loop {
             let Some(batch) = self
@@ -100,8 +121,8 @@ impl Sweeper {
                 .take_expired_pending(self.grace, self.batch)
                 .await?
             else {
-                report.skipped = true;
-                return Ok(report);
+                sweep.skipped = true;
+                return Ok(sweep);
             };
             let done = batch.len() < self.batch as usize;
             if let Some(metrics) = &self.metrics {
@@ -112,9 +133,10 @@ impl Sweeper {
                 .buffer_unordered(SWEEP_DELETES_AT_ONCE)
                 .collect()
                 .await;
-            report.expired.extend(swept);
+            swept.iter().for_each(|key| removed(key));
+            sweep.removed += swept.len() as u64;
             if done {
-                return Ok(report);
+                return Ok(sweep);
             }
         }
     }
@@ -232,9 +254,9 @@ impl Sweeper {
                     tracing::debug!("sweep skipped: the store is not verified");
                     continue;
                 }
-                match self.sweep_expired(false).await {
-                    Ok(report) if !report.expired.is_empty() => {
-                        tracing::info!(removed = report.expired.len(), "sweep finished");
+                match self.sweep_expired(false, |_| {}).await {
+                    Ok(sweep) if sweep.removed > 0 => {
+                        tracing::info!(removed = sweep.removed, "sweep finished");
                     }
                     Ok(_) => {}
                     Err(error) => tracing::warn!(error = format!("{error:#}"), "sweep failed"),

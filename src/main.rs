@@ -130,12 +130,12 @@ async fn sweep(settings: Settings, orphans: bool, dry_run: bool) -> anyhow::Resu
         .with_subscriptions(Subscriptions::from_settings(&settings.webhooks));
     let sweeper = Sweeper::new(assets, storage, &settings);
     let verb = if dry_run { "would remove" } else { "removed" };
-    let report = sweeper.sweep_expired(dry_run).await?;
-    if report.skipped {
+    // Each key is printed as its batch goes, not gathered first.
+    let sweep = sweeper
+        .sweep_expired(dry_run, |key| println!("{verb} abandoned upload {key}"))
+        .await?;
+    if sweep.skipped {
         println!("another sweeper is running; nothing done");
-    }
-    for key in &report.expired {
-        println!("{verb} abandoned upload {key}");
     }
     if orphans {
         let report = sweeper.sweep_orphans(dry_run).await?;

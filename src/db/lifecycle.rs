@@ -7,12 +7,14 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use tokio_postgres::types::{ToSql, Type};
 
 use super::assets::{COLUMNS, asset_from_row};
 use super::events::record_events;
 use super::{AssetRepository, DbError};
-use crate::domain::Asset;
+use crate::domain::{Asset, AssetId};
 use crate::events::EventType;
 
 /// Key of the advisory lock that keeps two sweepers from working at once.
@@ -71,19 +73,25 @@ impl AssetRepository {
         Ok(Some(assets))
     }
 
-    /// Up to `limit` pending assets the sweeper would remove now, without removing them.
+    /// Up to `limit` pending assets the sweeper would remove now, without removing them, in
+    /// expiry order: the first ones, or those after `after` (the expiry and id of the last
+    /// asset of the previous page).
     pub async fn expired_pending(
         &self,
         grace: Duration,
+        after: Option<(DateTime<Utc>, AssetId)>,
         limit: u32,
     ) -> Result<Vec<Asset>, DbError> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
                 "SELECT {COLUMNS} FROM assets \
                  WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1) \
-                 ORDER BY upload_expires_at LIMIT $2"
+                     AND ($3::timestamptz IS NULL OR (upload_expires_at, id) > ($3, $4)) \
+                 ORDER BY upload_expires_at, id LIMIT $2"
             )
         });
+        let (expires, id) = after.unzip();
+        let id = id.map(|id| id.as_uuid());
         let conn = self.pool.get().await?;
         let rows = conn
             .query_typed(
@@ -91,6 +99,8 @@ impl AssetRepository {
                 &[
                     (&grace.as_secs_f64(), Type::FLOAT8),
                     (&i64::from(limit), Type::INT8),
+                    (&expires, Type::TIMESTAMPTZ),
+                    (&id, Type::UUID),
                 ],
             )
             .await?;

@@ -317,9 +317,15 @@ async fn the_sweeper_removes_only_expired_pending_assets(backend: Backend) {
     w.age(abandoned).await;
     w.age(complete).await;
 
-    let report = w.sweeper().sweep_expired(false).await.unwrap();
+    let mut removed = Vec::new();
+    let sweep = w
+        .sweeper()
+        .sweep_expired(false, |key| removed.push(key.to_owned()))
+        .await
+        .unwrap();
 
-    assert_eq!(report.expired, std::slice::from_ref(&abandoned_key));
+    assert_eq!(removed, std::slice::from_ref(&abandoned_key));
+    assert_eq!(sweep.removed, 1);
     assert!(
         w.storage
             .stat(&abandoned_key, false)
@@ -371,26 +377,67 @@ async fn two_sweepers_started_together_never_double_delete_or_fail() {
     }
     let (a, b) = (w.sweeper(), w.sweeper());
 
-    let (first, second) = tokio::join!(a.sweep_expired(false), b.sweep_expired(false));
-    let (first, second) = (
-        first.expect("first sweeper"),
-        second.expect("second sweeper"),
+    let (mut first, mut second, mut third) = (Vec::new(), Vec::new(), Vec::new());
+    let (a, b) = tokio::join!(
+        a.sweep_expired(false, |key| first.push(key.to_owned())),
+        b.sweep_expired(false, |key| second.push(key.to_owned()))
     );
-    let third = w.sweeper().sweep_expired(false).await.unwrap();
+    let (a, b) = (a.expect("first sweeper"), b.expect("second sweeper"));
+    let c = w
+        .sweeper()
+        .sweep_expired(false, |key| third.push(key.to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.removed + b.removed + c.removed,
+        (first.len() + second.len() + third.len()) as u64,
+        "every removed asset was reported"
+    );
 
-    let all: Vec<_> = first
-        .expired
-        .iter()
-        .chain(&second.expired)
-        .chain(&third.expired)
-        .cloned()
-        .collect();
+    let all: Vec<_> = first.iter().chain(&second).chain(&third).cloned().collect();
     let unique: HashSet<_> = all.iter().cloned().collect();
     assert_eq!(unique.len(), all.len(), "no asset is removed twice");
     assert_eq!(
         unique, expected,
         "every expired asset is removed once the sweepers are done"
     );
+}
+
+#[tokio::test]
+async fn a_dry_run_pages_through_every_expired_asset_and_removes_none() {
+    // Batches of 3, so 7 expired assets take three pages (two of them full).
+    let w = world(Backend::Local, |s| s.lifecycle.sweep_batch_size = 3).await;
+    let mut expected = HashSet::new();
+    for n in 0..7 {
+        let id = w
+            .app
+            .new_upload(&json!({ "object_key": format!("dry/{n}") }))
+            .await
+            .asset_id;
+        w.age(id).await;
+        expected.insert(w.storage_key(id).await);
+    }
+    let fresh = w.uploaded_but_pending("dry/fresh.bin").await;
+
+    let mut listed = Vec::new();
+    let dry = w
+        .sweeper()
+        .sweep_expired(true, |key| listed.push(key.to_owned()))
+        .await
+        .unwrap();
+
+    assert_eq!(dry.removed, 7);
+    assert_eq!(listed.len(), 7, "each expired asset once: {listed:?}");
+    assert_eq!(listed.iter().cloned().collect::<HashSet<_>>(), expected);
+    let mut removed = Vec::new();
+    let sweep = w
+        .sweeper()
+        .sweep_expired(false, |key| removed.push(key.to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(sweep.removed, 7, "the dry run removed nothing");
+    assert_eq!(removed.into_iter().collect::<HashSet<_>>(), expected);
+    assert_status(w.app.get(&format!("/api/assets/{fresh}")).await, 200).await;
 }
 
 #[tokio::test]
