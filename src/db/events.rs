@@ -47,6 +47,7 @@ pub(super) fn record_events(
                      'bucket', s.bucket, 'storage_key', s.storage_key, \
                      'size', coalesce(s.stored_size, s.content_length), \
                      'content_type', s.content_type, 'checksum_sha256', s.checksum_sha256, \
+                     'composite_sha256', s.composite_sha256, \
                      'created_at', {created_at}, 'completed_at', {completed_at})) \
              FROM {source} s WHERE {filter})"
     )

@@ -46,6 +46,9 @@ struct AssetEventData {
     content_type: Option<String>,
     /// Base64 SHA-256 declared for the upload, if any.
     checksum_sha256: Option<String>,
+    /// For an upload in parts signed with their SHA-256, once complete: the parts' composite
+    /// checksum (`<base64>-<part count>`, see `GET /api/assets/{asset_id}`).
+    composite_sha256: Option<String>,
     /// RFC 3339, UTC.
     #[salvo(schema(format = DateTime))]
     created_at: String,

@@ -151,10 +151,20 @@ impl UploadRequest {
             .as_deref()
             .map(Sha256Checksum::parse)
             .transpose()?;
-        if checksum_sha256.is_none() && uploads.require_checksum {
-            return Err(
-                ValidationError::new("checksum_sha256", "is required by this server").into(),
-            );
+        let multipart = decide_multipart(
+            self.multipart,
+            self.content_length,
+            uploads,
+            parts_supported,
+        )?;
+        // Parts signed with their SHA-256 are checked as surely as a declared file checksum.
+        let part_checksums = multipart && self.part_checksums.unwrap_or(false);
+        if checksum_sha256.is_none() && !part_checksums && uploads.require_checksum {
+            return Err(ValidationError::new(
+                "checksum_sha256",
+                "is required by this server (or, for an upload in parts, part_checksums)",
+            )
+            .into());
         }
         if checksum_sha256.is_some() && self.content_length.is_none() {
             return Err(ValidationError::new("checksum_sha256", "requires content_length").into());
@@ -170,13 +180,8 @@ impl UploadRequest {
             content_length: self.content_length,
             checksum_sha256,
             expires_in,
-            multipart: decide_multipart(
-                self.multipart,
-                self.content_length,
-                uploads,
-                parts_supported,
-            )?,
-            part_checksums: self.part_checksums.unwrap_or(false),
+            multipart,
+            part_checksums,
         })
     }
 }

@@ -218,6 +218,11 @@ async fn with_require_checksum_an_upload_without_a_valid_checksum_returns_400() 
             "checksum_sha256",
             "no length to check it against",
         ),
+        (
+            json!({ "content_length": 5, "part_checksums": true }),
+            "checksum_sha256",
+            "part checksums on an upload in one request, which has no parts",
+        ),
     ];
 
     for (mut body, field, reason) in cases {
@@ -232,6 +237,17 @@ async fn with_require_checksum_an_upload_without_a_valid_checksum_returns_400() 
     let valid =
         json!({ "object_key": "checked.txt", "content_length": 5, "checksum_sha256": digest });
     assert_eq!(app.request_upload(&valid).await.status().as_u16(), 201);
+    let in_checked_parts = json!({
+        "object_key": "parts.bin", "content_length": 5, "multipart": true, "part_checksums": true,
+    });
+    assert_eq!(
+        app.request_upload(&in_checked_parts)
+            .await
+            .status()
+            .as_u16(),
+        201,
+        "parts signed with their checksums satisfy the requirement"
+    );
 }
 
 #[tokio::test]
