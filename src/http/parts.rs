@@ -47,6 +47,8 @@ pub struct MultipartInfo {
     /// Each part is signed with the SHA-256 declared for it: sign parts with `parts` in
     /// `POST /api/upload/{asset_id}/parts` (none are signed before).
     pub part_checksums: bool,
+    /// Most parts one `POST /api/upload/{asset_id}/parts` signs (`uploads.max_presigned_parts`).
+    pub max_parts_per_request: u32,
     pub parts: Vec<PartUrl>,
 }
 
@@ -57,7 +59,8 @@ pub struct MultipartInfo {
 #[salvo(schema(name = PartsRequest, example = json!({ "part_numbers": [101, 102, 103] })))]
 struct PartsRequest {
     /// 1-based part numbers, at most `uploads.max_presigned_parts` of them (uploads without
-    /// part checksums).
+    /// part checksums). An empty list (of either form) signs nothing and only lists what
+    /// storage holds.
     part_numbers: Option<Vec<u32>>,
     /// The parts to sign and their SHA-256, at most `uploads.max_presigned_parts` of them
     /// (uploads started with `part_checksums`). A part declared again replaces its earlier
@@ -147,7 +150,11 @@ pub async fn start(
             .min(state.settings.uploads.max_presigned_parts)
     };
     let parts = (1..=first).map(|n| (n, None)).collect();
-    sign(storage, asset, &upload, total, parts, expires_in).await
+    let signed = sign(storage, asset, &upload, total, parts, expires_in).await?;
+    Ok(MultipartInfo {
+        max_parts_per_request: state.settings.uploads.max_presigned_parts,
+        ..signed
+    })
 }
 
 /// Aborts `upload` of `asset`, logging (not failing) when storage refuses: an unfinished
@@ -162,7 +169,8 @@ pub async fn abort_quietly(
     }
 }
 
-/// Signs the URLs of `wanted` parts, each with its checksum when one is given.
+/// Signs the URLs of `wanted` parts, each with its checksum when one is given
+/// (`max_parts_per_request` is left for the caller to fill in).
 async fn sign(
     storage: &dyn MultipartStorage,
     asset: &Asset,
@@ -194,6 +202,7 @@ async fn sign(
         part_size: upload.part_size,
         part_count: upload.part_count(total),
         part_checksums: upload.part_checksums,
+        max_parts_per_request: 0,
         parts,
     })
 }
@@ -208,6 +217,9 @@ fn wanted_parts(
     max: u32,
 ) -> Result<Vec<(u32, Option<Sha256Checksum>)>, ValidationError> {
     let (field, wanted) = match (body.part_numbers, body.parts, part_checksums) {
+        // Only the listing of what storage holds.
+        (Some(numbers), None, _) if numbers.is_empty() => return Ok(Vec::new()),
+        (None, Some(parts), _) if parts.is_empty() => return Ok(Vec::new()),
         (Some(numbers), None, false) => (
             "part_numbers",
             numbers.into_iter().map(|n| (n, None)).collect::<Vec<_>>(),
@@ -242,10 +254,10 @@ fn wanted_parts(
             ));
         }
     };
-    if wanted.is_empty() || wanted.len() > max as usize {
+    if wanted.len() > max as usize {
         return Err(ValidationError::new(
             field,
-            format!("must list 1 to {max} parts"),
+            format!("must list at most {max} parts"),
         ));
     }
     if let Some((bad, _)) = wanted.iter().find(|(n, _)| *n == 0 || *n > count) {
@@ -327,7 +339,10 @@ pub async fn sign_parts(
     let uploaded = storage
         .list_parts(&asset.storage_key, &upload.upload_id)
         .await?;
-    let signed = sign(storage, &asset, upload, total, wanted, expires_in).await?;
+    let signed = MultipartInfo {
+        max_parts_per_request: uploads.max_presigned_parts,
+        ..sign(storage, &asset, upload, total, wanted, expires_in).await?
+    };
     let expires_at = super::now_plus(expires_in);
     state
         .assets

@@ -238,7 +238,7 @@ async fn part_urls_are_signed_only_for_parts_that_exist(backend: Backend) {
     for (numbers, why) in [
         (json!([0]), "parts count from 1"),
         (json!([4]), "the upload has three parts"),
-        (json!([]), "nothing asked"),
+        (json!([1, 1]), "a part twice"),
     ] {
         let response = app
             .client
@@ -250,6 +250,14 @@ async fn part_urls_are_signed_only_for_parts_that_exist(backend: Backend) {
         let problem = assert_problem(response, 400, "validation_failed").await;
         assert_eq!(problem["field"], "part_numbers", "{why}");
     }
+    let listing = sign_parts(&app, id, json!([])).await;
+    assert_eq!(listing["parts"], json!([]), "an empty list signs nothing");
+    assert_eq!(
+        listing["uploaded"],
+        json!([]),
+        "and lists what storage holds"
+    );
+    assert_eq!(listing["max_parts_per_request"], 100, "the default limit");
     let single = app
         .new_upload(&json!({ "object_key": "small", "content_length": 10 }))
         .await;

@@ -122,7 +122,7 @@ for (const backend of ['s3', 'local']) {
       assert.equal(refusal, undefined, JSON.stringify(refusal));
 
       await reload();
-      const listing = await apiAs(server(), carol).parts(issued.asset_id, [1]);
+      const listing = await apiAs(server(), carol).uploadedParts(issued.asset_id);
       assert.deepEqual(
         listing.body.uploaded.map((p) => p.part_number),
         [1],

@@ -16,6 +16,14 @@ export interface Asset {
   content_length: number | null;
   stored_size: number | null;
   checksum_sha256: string | null;
+  /**
+   * For an asset stored in parts each signed with its SHA-256: base64 of the SHA-256 of the
+   * parts' concatenated raw SHA-256 digests, then `-` and the number of parts (S3's
+   * `COMPOSITE` checksum). `null` otherwise.
+   */
+  composite_sha256: string | null;
+  /** Size of every part but the last, when `composite_sha256` is set; else `null`. */
+  part_size: number | null;
   created_at: string;
   upload_expires_at: string;
   completed_at: string | null;
@@ -71,8 +79,10 @@ export interface UploadOptions {
   /** Declared media type; defaults to `file.type`. */
   contentType?: string;
   /**
-   * `false`: declare no checksum. A string: this base64 SHA-256. Otherwise the SHA-256 is
-   * computed for files up to {@link CHECKSUM_MAX_SIZE}.
+   * `false`: declare no checksum at all. A string: this base64 SHA-256 of the whole file.
+   * Otherwise the SHA-256 is computed for files up to {@link CHECKSUM_MAX_SIZE}. Unless
+   * `false`, a file sent in parts also has each part's SHA-256 computed and signed into its
+   * URL, so storage refuses a part whose bytes differ (needs WebCrypto).
    */
   checksum?: boolean | string;
   /** `true` asks for parts, `false` forbids them; by default the server decides by size. */
@@ -132,7 +142,10 @@ export class UploaderError extends Error {
   readonly name: 'UploaderError';
   /** HTTP status, 0 when no answer came. */
   status: number;
-  /** The problem's `code`, `storage_rejected` for storage's own errors, `network_error`, … */
+  /**
+   * The problem's `code`, `storage_rejected` for storage's own errors, `checksum_mismatch`
+   * for a part whose bytes differ from its signed SHA-256, `network_error`, …
+   */
   code: string;
   detail: string;
   field?: string;
@@ -156,6 +169,8 @@ export interface StoredPart {
   part_number: number;
   size: number;
   etag?: string | null;
+  /** The part's base64 SHA-256, when it was signed with one. */
+  checksum_sha256?: string | null;
 }
 
 export function isRetryableStatus(status: number): boolean;
@@ -179,7 +194,10 @@ export function reusableParts(
   plan: PlannedPart[],
   uploaded: StoredPart[] | undefined,
   remembered?: Record<string, string>,
+  computed?: Map<number, string>,
 ): Map<number, string>;
+/** Whether storage refused a part for its checksum (S3's `BadDigest`, or `checksum_mismatch`). */
+export function isChecksumRefusal(error: unknown): boolean;
 
 /** Byte progress over parallel requests, with a smoothed speed and an ETA. */
 export class ProgressTracker {

@@ -18,7 +18,8 @@ export const VERSION = '0.1.0';
 
 /**
  * Largest file whose SHA-256 is computed in the browser and declared: `crypto.subtle.digest`
- * needs the whole file in memory. Larger files are sent without a checksum.
+ * needs the whole file in memory. Larger files declare no whole-file checksum; sent in parts,
+ * each part is still declared with its own SHA-256 and checked by storage.
  */
 export const CHECKSUM_MAX_SIZE = 256 * 1024 * 1024;
 
@@ -26,6 +27,11 @@ export const CHECKSUM_MAX_SIZE = 256 * 1024 * 1024;
 export const RESUME_KEY_PREFIX = 'cloud-asset-uploader:resume:';
 
 const DEFAULT_CONCURRENCY = 4;
+/**
+ * Parts signed per request when each must first be hashed: the server then signs none up
+ * front, so the client picks a batch small enough to start sending soon.
+ */
+const CHECKSUM_BATCH = 8;
 const DEFAULT_RETRY = Object.freeze({ retries: 5, baseDelay: 500, maxDelay: 30_000 });
 /** A part URL this close to its expiry is signed again before use. */
 const URL_EXPIRY_MARGIN_MS = 5_000;
@@ -188,20 +194,40 @@ export function parseStorageError(text) {
 /**
  * Which parts a resumed upload can skip: those storage holds with their planned size, whose
  * ETag is known, from storage's listing or else as remembered when the part was sent (some
- * S3-compatible stores list parts without ETags). Returns part number → ETag.
+ * S3-compatible stores list parts without ETags). A part whose SHA-256 both storage reports
+ * and the client has computed again is skipped only if the two agree. Returns part number →
+ * ETag.
  * @param {{partNumber: number, size: number}[]} plan
- * @param {{part_number: number, size: number, etag?: string | null}[]} uploaded
+ * @param {{part_number: number, size: number, etag?: string | null,
+ *   checksum_sha256?: string | null}[]} uploaded
  * @param {Record<string, string>} [remembered] part number → ETag
+ * @param {Map<number, string>} [computed] part number → base64 SHA-256 of the file's bytes
  * @returns {Map<number, string>}
  */
-export function reusableParts(plan, uploaded, remembered = {}) {
+export function reusableParts(plan, uploaded, remembered = {}, computed = new Map()) {
   const sizes = new Map(plan.map((p) => [p.partNumber, p.size]));
   const reusable = new Map();
   for (const part of uploaded ?? []) {
     const etag = part.etag || remembered[part.part_number];
-    if (etag && sizes.get(part.part_number) === part.size) reusable.set(part.part_number, etag);
+    const ours = computed.get(part.part_number);
+    const differs = Boolean(part.checksum_sha256 && ours && part.checksum_sha256 !== ours);
+    if (etag && !differs && sizes.get(part.part_number) === part.size) reusable.set(part.part_number, etag);
   }
   return reusable;
+}
+
+/**
+ * Whether storage refused a part because its bytes do not match the SHA-256 signed into its
+ * URL: S3's `BadDigest`, or the local backend's `checksum_mismatch`.
+ * @param {unknown} error
+ * @returns {boolean}
+ */
+export function isChecksumRefusal(error) {
+  return (
+    error instanceof UploaderError &&
+    error.status === 400 &&
+    (error.storageCode === 'BadDigest' || error.code === 'checksum_mismatch')
+  );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -401,11 +427,62 @@ function storageRequest({ method, url, headers = {}, body, bodySize, signal, onP
   });
 }
 
-/** SHA-256 of the file, base64 (as S3's `x-amz-checksum-sha256`); null without WebCrypto. */
-async function sha256Base64(file) {
-  if (!globalThis.crypto?.subtle) return null;
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await file.arrayBuffer()));
+/** Whether this context has WebCrypto (`crypto.subtle` needs a secure context). */
+function hasWebCrypto() {
+  return Boolean(globalThis.crypto?.subtle);
+}
+
+/** SHA-256 of the blob, base64 (as S3's `x-amz-checksum-sha256`); null without WebCrypto. */
+async function sha256Base64(blob) {
+  if (!hasWebCrypto()) return null;
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()));
   return btoa(String.fromCharCode(...digest));
+}
+
+/**
+ * The base64 SHA-256 of each part of one file, computed once and one part at a time, so that
+ * only one part's bytes are in memory however many batches ask at once.
+ */
+class PartHasher {
+  constructor(file, partSize, signal) {
+    this.file = file;
+    this.partSize = partSize;
+    this.signal = signal;
+    /** Part number → promise of its checksum. */
+    this.started = new Map();
+    /** Part number → checksum, for the parts hashed so far. */
+    this.digests = new Map();
+    this.queue = Promise.resolve();
+  }
+
+  /** @param {number} partNumber @returns {Promise<string>} */
+  checksum(partNumber) {
+    if (!this.started.has(partNumber)) {
+      const hashing = this.queue.then(() => this.#hash(partNumber));
+      this.queue = hashing.catch(() => {});
+      hashing.catch(() => this.started.delete(partNumber));
+      this.started.set(partNumber, hashing);
+    }
+    return this.started.get(partNumber);
+  }
+
+  async #hash(partNumber) {
+    throwIfAborted(this.signal);
+    const start = (partNumber - 1) * this.partSize;
+    const checksum = await sha256Base64(
+      this.file.slice(start, Math.min(this.file.size, start + this.partSize)),
+    );
+    throwIfAborted(this.signal);
+    if (checksum === null) {
+      const error = new UploaderError('This upload needs part checksums, but WebCrypto is unavailable.', {
+        code: 'checksum_unavailable',
+      });
+      error.retryable = false;
+      throw error;
+    }
+    this.digests.set(partNumber, checksum);
+    return checksum;
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -448,25 +525,47 @@ const resumeStore = {
 
 /**
  * Signed part URLs of one multipart upload: the ones already given, and more signed through
- * `POST /api/upload/{id}/parts` in batches of at most `batch` when a part has none or its
- * URL is about to expire.
+ * `POST /api/upload/{id}/parts` in batches of at most `batch` parts still to send, when a
+ * part has none or its URL is about to expire. The batch `lookahead` parts further on is
+ * signed in advance, so that hashing and signing it overlap the parts being sent.
  */
 class PartUrls {
-  constructor(sign, partCount, batch) {
+  /**
+   * @param {(numbers: number[]) => Promise<{parts: object[], expires_at: string}>} sign
+   * @param {number[]} todo the part numbers still to send, in the order they are sent
+   * @param {number} batch
+   * @param {number} lookahead
+   */
+  constructor(sign, todo, batch, lookahead) {
     this.sign = sign;
-    this.partCount = partCount;
+    this.todo = todo;
+    this.order = new Map(todo.map((n, i) => [n, i]));
     this.batch = batch;
+    this.lookahead = lookahead;
     this.urls = new Map();
     this.pending = new Map();
+    /** Parts stored: never signed again. */
+    this.sent = new Set();
   }
 
   add(parts, expiresAt) {
     const expires = Date.parse(expiresAt);
-    for (const part of parts) this.urls.set(part.part_number, { url: part.url, expires });
+    for (const part of parts)
+      this.urls.set(part.part_number, { url: part.url, headers: part.headers ?? {}, expires });
   }
 
   forget(partNumber) {
     this.urls.delete(partNumber);
+  }
+
+  done(partNumber) {
+    this.urls.delete(partNumber);
+    this.sent.add(partNumber);
+  }
+
+  /** Whether part `n` needs signing and nobody is signing it. */
+  unsigned(n) {
+    return !this.sent.has(n) && !this.fresh(n) && !this.pending.has(n);
   }
 
   fresh(partNumber) {
@@ -474,20 +573,27 @@ class PartUrls {
     return known && !(known.expires - Date.now() < URL_EXPIRY_MARGIN_MS);
   }
 
+  /** @returns {Promise<{url: string, headers: Record<string, string>}>} what to send the part with */
   async get(partNumber) {
-    if (this.fresh(partNumber)) return this.urls.get(partNumber).url;
-    if (!this.pending.has(partNumber)) {
-      const numbers = [];
-      for (let n = partNumber; n <= this.partCount && numbers.length < this.batch; n += 1) {
-        if (n === partNumber || (!this.fresh(n) && !this.pending.has(n))) numbers.push(n);
-      }
-      const signing = this.sign(numbers).then((answer) => this.add(answer.parts, answer.expires_at));
-      const cleanup = () => numbers.forEach((n) => this.pending.delete(n));
-      signing.then(cleanup, cleanup);
-      numbers.forEach((n) => this.pending.set(n, signing));
-    }
+    const index = this.order.get(partNumber) ?? this.todo.length;
+    this.#signFrom(partNumber, index);
+    const ahead = index + this.lookahead;
+    if (ahead < this.todo.length) this.#signFrom(this.todo[ahead], ahead);
     await this.pending.get(partNumber);
-    return this.urls.get(partNumber).url;
+    return this.urls.get(partNumber);
+  }
+
+  /** Signs part `todo[index]` and the unsigned parts after it, unless it is signed or being signed. */
+  #signFrom(partNumber, index) {
+    if (!this.unsigned(partNumber)) return;
+    const numbers = [partNumber];
+    for (let i = index + 1; i < this.todo.length && numbers.length < this.batch; i += 1) {
+      if (this.unsigned(this.todo[i])) numbers.push(this.todo[i]);
+    }
+    const signing = this.sign(numbers).then((answer) => this.add(answer.parts, answer.expires_at));
+    const cleanup = () => numbers.forEach((n) => this.pending.delete(n));
+    signing.then(cleanup, cleanup);
+    numbers.forEach((n) => this.pending.set(n, signing));
   }
 }
 
@@ -544,8 +650,13 @@ export class UploaderClient {
       tracker,
       assetId: null,
       fingerprint: options.resume === false ? null : resumeFingerprint(file, objectKey, this.baseUrl),
-      /** What resumes this upload after a reload: `{assetId, uploadId, partSize, batch, etags}`. */
+      /**
+       * What resumes this upload after a reload:
+       * `{assetId, uploadId, partSize, batch, partChecksums, etags}`.
+       */
       record: null,
+      /** Hashes the parts of an upload whose parts are signed with their SHA-256. */
+      hasher: null,
       report: (progress) => options.onProgress?.(progress),
       stopOthers: () => inner.abort(),
     };
@@ -650,17 +761,25 @@ export class UploaderClient {
     job.assetId = issued.asset_id;
     const signed = issued.signed_info;
     if (signed.method === 'MULTIPART') {
+      const partChecksums = signed.part_checksums === true;
+      if (partChecksums) job.hasher = new PartHasher(job.file, signed.part_size, job.signal);
+      // Within the server's limit per request (older servers do not state it).
+      const limit = signed.max_parts_per_request > 0 ? signed.max_parts_per_request : Infinity;
+      const batch = partChecksums
+        ? Math.min(CHECKSUM_BATCH, limit)
+        : Math.max(1, Math.min(signed.parts.length, limit));
       if (job.fingerprint) {
         job.record = {
           assetId: job.assetId,
           uploadId: signed.upload_id,
           partSize: signed.part_size,
-          batch: Math.max(1, signed.parts.length),
+          batch,
+          partChecksums,
           etags: {},
         };
         resumeStore.set(job.fingerprint, job.record);
       }
-      return this.#sendParts(job, { ...signed, expires_at: issued.expires_at }, new Map());
+      return this.#sendParts(job, { ...signed, batch, expires_at: issued.expires_at }, new Map());
     }
     if (signed.method === 'PUT') await this.#sendWhole(job, 'PUT', signed.url, signed.headers, job.file);
     else if (signed.method === 'POST')
@@ -673,7 +792,10 @@ export class UploaderClient {
     return null;
   }
 
-  /** `POST /api/upload`, declaring size, type and (for files that fit in memory) SHA-256. */
+  /**
+   * `POST /api/upload`, declaring size, type and (for files that fit in memory) SHA-256, and
+   * asking for parts signed with their SHA-256 unless checksums are off or WebCrypto missing.
+   */
   async #issue(job) {
     const { file, options } = job;
     const declareSize = options.declareSize !== false;
@@ -693,6 +815,7 @@ export class UploaderClient {
       ...(contentType && { content_type: contentType }),
       ...(declareSize && { content_length: file.size }),
       ...(checksum && declareSize && { checksum_sha256: checksum }),
+      ...(options.checksum !== false && hasWebCrypto() && { part_checksums: true }),
       ...(options.multipart !== undefined && { multipart: options.multipart }),
       ...(options.expiresIn !== undefined && { expires_in: options.expiresIn }),
     };
@@ -706,38 +829,55 @@ export class UploaderClient {
   async #resume(job) {
     const entry = resumeStore.get(job.fingerprint);
     if (!entry) return null;
-    const count = Math.ceil(job.file.size / entry.partSize);
-    const numbers = Array.from({ length: Math.min(entry.batch, count) }, (_, i) => i + 1);
+    const plan = planParts(job.file.size, entry.partSize);
+    // Signing a batch also lists what storage holds: the batch is of parts not known as sent,
+    // the ones most likely still needed (and, in a checksummed upload, hashed for it).
+    const unsent = plan.map((p) => p.partNumber).filter((n) => !entry.etags[n]);
+    const numbers = (unsent.length > 0 ? unsent : [1]).slice(0, entry.batch);
     const forget = () => {
       resumeStore.remove(job.fingerprint);
       job.assetId = null;
       job.record = null;
+      job.hasher = null;
       return null;
     };
     // An abort from here on deletes the earlier asset, as it would the upload's own.
     job.assetId = entry.assetId;
     job.record = entry;
+    if (entry.partChecksums) job.hasher = new PartHasher(job.file, entry.partSize, job.signal);
     let info;
     try {
-      info = await this.#signParts(entry.assetId, numbers, job);
+      info = await this.#signParts(job, numbers);
     } catch (error) {
       // Gone, complete, no longer in parts: the earlier upload cannot continue.
       if (!(error instanceof UploaderError) || error.retryable || error.status === 401) throw error;
       return forget();
     }
-    if (info.upload_id !== entry.uploadId || info.part_size !== entry.partSize || info.part_count !== count) {
-      return forget();
-    }
-    const done = reusableParts(planParts(job.file.size, info.part_size), info.uploaded, entry.etags);
+    const sameUpload =
+      info.upload_id === entry.uploadId &&
+      info.part_size === entry.partSize &&
+      info.part_count === plan.length &&
+      (info.part_checksums === true) === Boolean(entry.partChecksums);
+    if (!sameUpload) return forget();
+    const done = reusableParts(plan, info.uploaded, entry.etags, job.hasher?.digests);
     return { info: { ...info, batch: entry.batch }, done };
   }
 
-  #signParts(assetId, partNumbers, job) {
+  /**
+   * `POST /api/upload/{id}/parts` for `partNumbers`: by number, or, when parts are signed
+   * with their SHA-256, with each part's checksum, hashed here one part at a time.
+   */
+  async #signParts(job, partNumbers) {
+    const parts = job.hasher
+      ? await Promise.all(
+          partNumbers.map(async (n) => ({ part_number: n, checksum_sha256: await job.hasher.checksum(n) })),
+        )
+      : undefined;
     const body = {
-      part_numbers: partNumbers,
+      ...(parts ? { parts } : { part_numbers: partNumbers }),
       ...(job.options.expiresIn !== undefined && { expires_in: job.options.expiresIn }),
     };
-    return this.#api('POST', `/api/upload/${encodeURIComponent(assetId)}/parts`, {
+    return this.#api('POST', `/api/upload/${encodeURIComponent(job.assetId)}/parts`, {
       body,
       signal: job.signal,
     });
@@ -784,22 +924,23 @@ export class UploaderClient {
         code: 'part_plan_mismatch',
       });
     }
-    const urls = new PartUrls(
-      (numbers) => this.#signParts(job.assetId, numbers, job),
-      info.part_count,
-      info.batch ?? Math.max(1, info.parts.length),
-    );
-    urls.add(info.parts, info.expires_at);
     const etags = new Map(done);
     for (const part of plan)
       if (etags.has(part.partNumber)) job.report(job.tracker.confirm(part.partNumber, part.size));
     const queue = plan.filter((part) => !etags.has(part.partNumber));
+    const workers = Math.max(1, Math.min(job.options.concurrency ?? DEFAULT_CONCURRENCY, queue.length));
+    const urls = new PartUrls(
+      (numbers) => this.#signParts(job, numbers),
+      queue.map((part) => part.partNumber),
+      info.batch,
+      Math.min(workers, info.batch),
+    );
+    urls.add(info.parts, info.expires_at);
     const worker = async () => {
       for (let part = queue.shift(); part; part = queue.shift()) {
         etags.set(part.partNumber, await this.#sendPart(job, part, urls));
       }
     };
-    const workers = Math.max(1, Math.min(job.options.concurrency ?? DEFAULT_CONCURRENCY, queue.length));
     try {
       await Promise.all(Array.from({ length: workers }, worker));
     } catch (error) {
@@ -809,17 +950,21 @@ export class UploaderClient {
     return plan.map((part) => ({ part_number: part.partNumber, etag: etags.get(part.partNumber) }));
   }
 
-  /** One part, retried on its own; a 403 (an expired URL) signs its URL once more. */
+  /**
+   * One part, with the headers signed for it, retried on its own; a 403 (an expired URL)
+   * signs its URL once more. Bytes that do not match their signed checksum fail at once.
+   */
   async #sendPart(job, part, urls) {
     const { tracker } = job;
     let resigned = false;
     return withRetry(
       async () => {
-        const url = await urls.get(part.partNumber);
+        const { url, headers } = await urls.get(part.partNumber);
         try {
           const answer = await storageRequest({
             method: 'PUT',
             url,
+            headers,
             body: job.file.slice(part.start, part.end),
             bodySize: part.size,
             signal: job.signal,
@@ -836,6 +981,7 @@ export class UploaderClient {
             );
           }
           job.report(tracker.confirm(part.partNumber, part.size));
+          urls.done(part.partNumber);
           if (job.record) {
             job.record.etags[part.partNumber] = etag;
             resumeStore.set(job.fingerprint, job.record);
@@ -843,6 +989,7 @@ export class UploaderClient {
           return etag;
         } catch (error) {
           job.report(tracker.fail(part.partNumber));
+          if (isChecksumRefusal(error)) throw checksumMismatch(part.partNumber, error);
           if (error instanceof UploaderError && error.status === 403 && !resigned) {
             resigned = true;
             urls.forget(part.partNumber);
@@ -919,6 +1066,21 @@ export class UploaderClient {
       { signal, retry: this.retry },
     );
   }
+}
+
+/** The error for a part storage refused because its bytes differ from the ones hashed. */
+function checksumMismatch(partNumber, refusal) {
+  const detail =
+    `Storage refused part ${partNumber}: its bytes differ from the SHA-256 computed when it ` +
+    'was read (was the file changed during the upload?).';
+  return new UploaderError(detail, {
+    status: refusal.status,
+    code: 'checksum_mismatch',
+    detail,
+    storageCode: refusal.storageCode,
+    problem: refusal.problem,
+    cause: refusal,
+  });
 }
 
 function formOf(fields, file) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { UploaderError, parseStorageError } from '../src/uploader.js';
+import { UploaderError, isChecksumRefusal, parseStorageError } from '../src/uploader.js';
 
 test("storage's XML error gives its code and message", () => {
   const xml =
@@ -33,4 +33,22 @@ test('an UploaderError carries status, code and detail, and knows whether to ret
   assert.equal(new UploaderError('busy', { status: 503, code: 'storage_unavailable' }).retryable, true);
   const offline = new UploaderError('unreachable');
   assert.deepEqual([offline.status, offline.code, offline.retryable], [0, 'network_error', true]);
+});
+
+test("a checksum refusal is S3's BadDigest or the local backend's checksum_mismatch, at 400", () => {
+  const s3 = new UploaderError('refused', {
+    status: 400,
+    code: 'storage_rejected',
+    storageCode: 'BadDigest',
+  });
+  const local = new UploaderError('refused', { status: 400, code: 'checksum_mismatch' });
+  assert.equal(isChecksumRefusal(s3), true);
+  assert.equal(isChecksumRefusal(local), true);
+  const others = [
+    new UploaderError('denied', { status: 403, code: 'storage_rejected', storageCode: 'AccessDenied' }),
+    new UploaderError('bad', { status: 400, code: 'storage_rejected', storageCode: 'InvalidArgument' }),
+    new UploaderError('busy', { status: 503, code: 'checksum_mismatch' }),
+    Object.assign(new Error('BadDigest'), { status: 400, storageCode: 'BadDigest' }),
+  ];
+  for (const error of others) assert.equal(isChecksumRefusal(error), false, error.message);
 });

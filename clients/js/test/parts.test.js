@@ -86,3 +86,23 @@ test("an ETag storage does not list is taken from the client's own record", () =
     ],
   );
 });
+
+test('a stored part whose SHA-256 differs from the one computed again is not reused', () => {
+  const plan = planParts(15, 5);
+  const uploaded = [
+    { part_number: 1, size: 5, etag: '"same"', checksum_sha256: 'AAA=' },
+    { part_number: 2, size: 5, etag: '"other bytes"', checksum_sha256: 'BBB=' },
+    { part_number: 3, size: 5, etag: '"not hashed here"', checksum_sha256: 'CCC=' },
+  ];
+  const computed = new Map([
+    [1, 'AAA='],
+    [2, 'XXX='],
+  ]);
+  assert.deepEqual(
+    [...reusableParts(plan, uploaded, {}, computed)],
+    [
+      [1, '"same"'],
+      [3, '"not hashed here"'],
+    ],
+  );
+});

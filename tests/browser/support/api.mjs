@@ -21,8 +21,8 @@ export function apiAs(server, token) {
     asset: (id) => call('GET', `/api/assets/${id}`),
     /** The first page of the owner's assets. */
     list: () => call('GET', '/api/assets'),
-    /** Signs `numbers` and lists the parts storage holds (`uploaded`). */
-    parts: (id, numbers) => call('POST', `/api/upload/${id}/parts`, { part_numbers: numbers }),
+    /** Lists the parts storage holds (`uploaded`), signing none. */
+    uploadedParts: (id) => call('POST', `/api/upload/${id}/parts`, { part_numbers: [] }),
     complete: (id) => call('PUT', '/api/status', { asset_id: id, uploaded_status: 'complete' }),
     delete: (id) => call('DELETE', `/api/assets/${id}`),
     /** The asset's bytes, through a signed download URL. */

@@ -4,8 +4,10 @@ import {
   UploaderClient,
   UploaderError,
   ProgressTracker,
+  isChecksumRefusal,
   planParts,
   parseRetryAfter,
+  reusableParts,
   retrySchedule,
   resumeFingerprint,
   type Asset,
@@ -31,6 +33,8 @@ async function uploadChosenFile(): Promise<string | undefined> {
         console.log(loaded / total, speed, eta ?? 'unknown');
       },
     });
+    const composite: string | null = asset.composite_sha256;
+    console.log(composite ?? 'not in parts', asset.part_size ?? 0);
     const { url } = await client.access(asset.asset_id, { expiresIn: 300 });
     for await (const item of client.list({ status: 'complete', limit: 50 })) {
       console.log(item.object_key, item.stored_size);
@@ -43,6 +47,7 @@ async function uploadChosenFile(): Promise<string | undefined> {
     await client.delete(asset.asset_id);
     return url;
   } catch (error) {
+    if (isChecksumRefusal(error)) return 'the file changed while it was read';
     if (error instanceof UploaderError) return `${error.status} ${error.code}: ${error.detail}`;
     if (error instanceof DOMException && error.name === 'AbortError') return 'cancelled';
     throw error;
@@ -54,8 +59,14 @@ const wait: number | null = parseRetryAfter('120');
 const schedule: number[] = retrySchedule({ retries: 3, baseDelay: 100 });
 const key: string = resumeFingerprint({ name: 'a.bin', size: 1, lastModified: 0 }, 'a.bin', 'https://x');
 const progress: Progress = new ProgressTracker(10).update(1, 5);
+const reused: Map<number, string> = reusableParts(
+  planParts(12, 5),
+  [{ part_number: 1, size: 5, etag: '"a"', checksum_sha256: null }],
+  {},
+  new Map([[1, 'AAA=']]),
+);
 new UploaderClient({ apiKey: 'key' });
 // @ts-expect-error: `token` is a string, not a number
 new UploaderClient({ token: 1 });
 
-export { uploadChosenFile, parts, wait, schedule, key, progress };
+export { uploadChosenFile, parts, wait, schedule, key, progress, reused };
