@@ -246,8 +246,10 @@ impl AssetRepository {
         stored_size: u64,
         composite: Option<&CompositeChecksum>,
     ) -> Result<Option<Asset>, DbError> {
-        static PLAIN: LazyLock<String> = LazyLock::new(|| complete_sql(false));
-        static WITH_EVENTS: LazyLock<String> = LazyLock::new(|| complete_sql(true));
+        // [events][part declarations to drop]
+        static SQL: LazyLock<[[String; 2]; 2]> = LazyLock::new(|| {
+            [false, true].map(|events| [false, true].map(|parts| complete_sql(events, parts)))
+        });
         let stored_size = to_i64(stored_size);
         let composite_sha256 = composite.map(|c| c.sha256.as_str());
         let composite_part_size = composite.map(|c| to_i64(c.part_size));
@@ -260,11 +262,10 @@ impl AssetRepository {
             (&composite_part_size, Type::INT8),
             (endpoints, Type::TEXT_ARRAY),
         ];
-        let (sql, params) = if endpoints.is_empty() {
-            (&*PLAIN, &params[..5])
-        } else {
-            (&*WITH_EVENTS, &params[..])
-        };
+        let events = !endpoints.is_empty();
+        // Only parts declared with their checksums left declarations (and so a composite).
+        let sql = &SQL[usize::from(events)][usize::from(composite.is_some())];
+        let params = if events { &params[..] } else { &params[..5] };
         let conn = self.statement_connection().await?;
         let row = conn.query_typed_opt(sql, params).await?;
         row.as_ref().map(asset_from_row).transpose()
@@ -272,13 +273,22 @@ impl AssetRepository {
 }
 
 /// The completion statement; with `events`, it also records `asset.completed` (parameter
-/// `$6`, the endpoints) when it is the call that completed the asset. The CTE returns the row
-/// whether or not this call was the one that completed it.
-fn complete_sql(events: bool) -> String {
+/// `$6`, the endpoints) when it is the call that completed the asset, and with `parts`, it
+/// drops the asset's part declarations (a CTE that deletes nothing still costs every
+/// execution its table's opening and locking, so only uploads that declared parts pay it).
+/// The CTE returns the row whether or not this call was the one that completed it.
+fn complete_sql(events: bool, parts: bool) -> String {
     let events = if events {
         record_events("completed", EventType::Completed, 6, "true")
     } else {
         String::new()
+    };
+    let declarations = if parts {
+        ", declarations AS ( \
+             DELETE FROM upload_parts \
+             WHERE asset_id = $1 AND EXISTS (SELECT 1 FROM completed))"
+    } else {
+        ""
     };
     format!(
         "WITH completed AS ( \
@@ -286,10 +296,7 @@ fn complete_sql(events: bool) -> String {
                  multipart_upload_id = NULL, part_size = NULL, part_checksums = false, \
                  composite_sha256 = $4, composite_part_size = $5 \
              WHERE id = $1 AND owner = $2 AND status = 'pending' \
-             RETURNING {COLUMNS}), \
-         declarations AS ( \
-             DELETE FROM upload_parts \
-             WHERE asset_id = $1 AND EXISTS (SELECT 1 FROM completed)){events} \
+             RETURNING {COLUMNS}){declarations}{events} \
          SELECT {COLUMNS} FROM completed \
          UNION ALL \
          SELECT {COLUMNS} FROM assets WHERE id = $1 AND owner = $2 AND NOT EXISTS (SELECT 1 FROM completed)"

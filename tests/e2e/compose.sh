@@ -3,7 +3,7 @@
 #   1. `docker compose up -d --build` (images replaceable through POSTGRES_IMAGE, MINIO_IMAGE,
 #      RUST_IMAGE, RUNTIME_IMAGE);
 #   2. wait (bounded) for /readyz;
-#   3. run the README's readiness wait, curl session, form upload, multipart example and
+#   3. run the README's readiness wait, curl session, form upload, multipart examples and
 #      authentication examples exactly as written, each twice in a row (a pasted example
 #      must work again when pasted again);
 #   4. upload a random binary file through the signed URL, complete it, get the access URL,
@@ -116,9 +116,14 @@ echo 'echo "status $(curl -s -o /dev/null -w "%{http_code}" -X PUT http://127.0.
 run_twice form 'status 200$'
 
 step "running the README's multipart example, twice"
-readme_example '^A worked example against the quickstart stack' '^The part size grows' >"$work/multipart.sh"
+readme_example '^A worked example against the quickstart stack' '^#### Parts signed with their SHA-256' >"$work/multipart.sh"
 echo 'rm -f big.bin' >>"$work/multipart.sh"
 run_twice multipart 'identical$'
+
+step "running the README's multipart example with part checksums, twice"
+readme_example '^The same upload as above, with part checksums' '^The part size grows' >"$work/part_checksums.sh"
+echo 'rm -f big.bin' >>"$work/part_checksums.sh"
+run_twice part_checksums '"uploaded_status":"complete"' '"composite_sha256": ".*-3"'
 
 step "running the README's delegated upload token example, twice"
 readme_example '^### Delegated upload tokens' '^## Lifecycle of an asset' >"$work/upload_token.sh"
