@@ -80,6 +80,22 @@ impl World {
         .await;
     }
 
+    /// Issues `count` uploads named `<prefix>/<n>` and ages them past the grace; returns
+    /// their storage keys.
+    async fn expired_uploads(&self, prefix: &str, count: usize) -> HashSet<String> {
+        let mut keys = HashSet::new();
+        for n in 0..count {
+            let id = self
+                .app
+                .new_upload(&json!({ "object_key": format!("{prefix}/{n}") }))
+                .await
+                .asset_id;
+            self.age(id).await;
+            keys.insert(self.storage_key(id).await);
+        }
+        keys
+    }
+
     async fn storage_key(&self, id: Uuid) -> String {
         let body: Value =
             json_with_status(self.app.get(&format!("/api/assets/{id}")).await, 200).await;
@@ -365,16 +381,7 @@ async fn the_sweeper_removes_only_expired_pending_assets_on_s3() {
 #[tokio::test]
 async fn two_sweepers_started_together_never_double_delete_or_fail() {
     let w = world(Backend::Local, |s| s.lifecycle.sweep_batch_size = 3).await;
-    let mut expected = HashSet::new();
-    for n in 0..20 {
-        let id = w
-            .app
-            .new_upload(&json!({ "object_key": format!("gone/{n}") }))
-            .await
-            .asset_id;
-        w.age(id).await;
-        expected.insert(w.storage_key(id).await);
-    }
+    let expected = w.expired_uploads("gone", 20).await;
     let (a, b) = (w.sweeper(), w.sweeper());
 
     let (mut first, mut second, mut third) = (Vec::new(), Vec::new(), Vec::new());
@@ -407,16 +414,7 @@ async fn two_sweepers_started_together_never_double_delete_or_fail() {
 async fn a_dry_run_pages_through_every_expired_asset_and_removes_none() {
     // Batches of 3, so 7 expired assets take three pages (two of them full).
     let w = world(Backend::Local, |s| s.lifecycle.sweep_batch_size = 3).await;
-    let mut expected = HashSet::new();
-    for n in 0..7 {
-        let id = w
-            .app
-            .new_upload(&json!({ "object_key": format!("dry/{n}") }))
-            .await
-            .asset_id;
-        w.age(id).await;
-        expected.insert(w.storage_key(id).await);
-    }
+    let expected = w.expired_uploads("dry", 7).await;
     let fresh = w.uploaded_but_pending("dry/fresh.bin").await;
 
     let mut listed = Vec::new();

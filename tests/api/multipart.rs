@@ -3,7 +3,6 @@
 //! holds), and `PUT /api/status` assembles the parts. Every test runs on both backends, as
 //! `multipart::local::…` and `multipart::s3::…`: clients use the same code on either.
 
-pub mod part_checksums;
 pub mod support;
 
 use serde_json::{Value, json};
@@ -13,9 +12,10 @@ use crate::helpers::{
 };
 use support::{MIB, complete, download, put_part, sign_parts, small_parts, start, unquoted};
 
-/// Runs each test body (an `async fn(Backend)`) once per backend, in modules `local` and `s3`.
+/// Runs each test body (an `async fn(Backend)`) once per backend, in modules `local` and `s3`;
+/// `s3 = Variant;` first names the S3 store (default `Backend::S3`).
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    (s3 = $s3:ident; $($name:ident),* $(,)?) => {
         mod local {
             $(#[tokio::test]
             async fn $name() {
@@ -25,11 +25,17 @@ macro_rules! on_both_backends {
         mod s3 {
             $(#[tokio::test]
             async fn $name() {
-                super::$name(crate::helpers::Backend::S3).await
+                super::$name(crate::helpers::Backend::$s3).await
             })*
         }
     };
+    ($($name:ident),* $(,)?) => {
+        on_both_backends!(s3 = S3; $($name),*);
+    };
 }
+
+// After the macro, which it uses.
+pub mod part_checksums;
 
 on_both_backends!(
     a_file_above_the_threshold_is_uploaded_in_parts_and_downloads_intact,

@@ -133,6 +133,14 @@ impl S3Storage {
 
     /// SHA-256 of the stored bytes, read back from storage (when S3 kept no checksum).
     async fn hash_object(&self, key: &str) -> Result<Sha256Checksum, StorageError> {
+        let mut counter = HashingCounter::new();
+        self.read_back(key, |chunk| counter.update(chunk)).await?;
+        Ok(counter.finish().checksum())
+    }
+
+    /// Streams the object under `key` from storage through `feed`, chunk by chunk: the
+    /// read-backs of objects (or their parts) whose checksum S3 did not keep.
+    async fn read_back(&self, key: &str, mut feed: impl FnMut(&[u8])) -> Result<(), StorageError> {
         let output = self
             .client
             .get_object()
@@ -140,15 +148,14 @@ impl S3Storage {
             .key(key)
             .send()
             .await
-            .map_err(|e| unavailable(e, "reading the object to hash it"))?;
+            .map_err(|e| unavailable(e, "reading the object back"))?;
         let mut body = output.body;
-        let mut counter = HashingCounter::new();
         while let Some(chunk) = body.next().await {
             let chunk = chunk
                 .map_err(|e| StorageError::Unavailable(anyhow!(e).context("reading the object")))?;
-            counter.update(&chunk);
+            feed(&chunk);
         }
-        Ok(counter.finish().checksum())
+        Ok(())
     }
 }
 

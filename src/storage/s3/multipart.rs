@@ -178,21 +178,9 @@ impl MultipartStorage for S3Storage {
         storage_key: &str,
         part_size: u64,
     ) -> Result<Vec<Sha256Checksum>, StorageError> {
-        let output = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(storage_key)
-            .send()
-            .await
-            .map_err(|e| unavailable(e, "reading the object to hash its parts"))?;
-        let mut body = output.body;
         let mut parts = PartHasher::new(part_size);
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk
-                .map_err(|e| StorageError::Unavailable(anyhow!(e).context("reading the object")))?;
-            parts.update(&chunk);
-        }
+        self.read_back(storage_key, |chunk| parts.update(chunk))
+            .await?;
         Ok(parts.finish())
     }
 

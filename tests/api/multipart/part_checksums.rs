@@ -17,24 +17,8 @@ use crate::helpers::{
 };
 use crate::metrics::{sample, scrape};
 
-macro_rules! on_backends_that_check_parts {
-    ($($name:ident),* $(,)?) => {
-        mod local {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(crate::helpers::Backend::Local).await
-            })*
-        }
-        mod s3 {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(crate::helpers::Backend::S3PartChecksums).await
-            })*
-        }
-    };
-}
-
-on_backends_that_check_parts!(
+on_both_backends!(
+    s3 = S3PartChecksums;
     parts_declared_with_their_sha256_complete_without_reading_the_object_back,
     a_part_whose_bytes_differ_from_its_checksum_is_refused_by_storage,
     signing_asks_for_the_form_the_upload_was_started_with,
