@@ -1,7 +1,8 @@
 //! Cleaning up after clients: the sweeper removes pending assets whose upload URL expired
 //! long ago (with their objects), and the orphan scan removes objects no asset refers to
-//! (left behind by crashes), and multipart uploads no asset refers to. Runs inside the server on an interval, or once from the
-//! `sweep` subcommand (e.g. a Kubernetes CronJob). Neither runs against a store that is not
+//! (left behind by crashes), and multipart uploads no asset refers to. The sweeper runs
+//! inside the server on an interval, and both run once from the `sweep` subcommand (e.g. a
+//! Kubernetes CronJob). Neither runs against a store that is not
 //! the one the database records (see `storage::identity`).
 
 use std::collections::HashSet;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::config::Settings;
 use crate::db::AssetRepository;
@@ -36,16 +37,25 @@ pub struct ExpiredSweep {
     pub skipped: bool,
 }
 
-/// What an orphan scan did (or, dry, would do).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SweepReport {
-    /// Storage keys of the removed (or removable) unreferenced objects.
-    pub orphans: Vec<String>,
-    /// Ids of the removed (or removable) multipart uploads no asset refers to.
-    pub stale_uploads: Vec<String>,
-    /// The storage backend's own working files a crash left behind (local backend: unfinished
-    /// staging files, records of objects that are gone), as paths inside the store.
-    pub leftovers: Vec<String>,
+/// What an orphan scan removes (or, dry, would remove), handed to its callback as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orphan<'a> {
+    /// An object under `key_prefix` that no asset refers to: its storage key.
+    Object(&'a str),
+    /// A multipart upload that no asset refers to: its id.
+    Upload(&'a str),
+    /// One of the storage backend's own working files that a crash left behind (local
+    /// backend: unfinished staging files, records of objects that are gone): its path inside
+    /// the store.
+    WorkingFile(&'a str),
+}
+
+/// How many of each an orphan scan removed (or, dry, would remove).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OrphanSweep {
+    pub objects: u64,
+    pub uploads: u64,
+    pub working_files: u64,
 }
 
 /// Removes abandoned uploads.
@@ -160,44 +170,68 @@ impl Sweeper {
 
     /// Removes objects under `key_prefix` that no asset refers to and that are older than
     /// `pending_grace` (younger ones may belong to an upload being recorded right now), and
-    /// likewise unfinished multipart uploads and the backend's leftover working files.
-    pub async fn sweep_orphans(&self, dry_run: bool) -> anyhow::Result<SweepReport> {
+    /// likewise unfinished multipart uploads and the backend's leftover working files, handing
+    /// each to `removed` as it goes. With `dry_run`, only hands over what it would remove.
+    /// Storage is listed a page at a time, so memory stays at one page however many objects
+    /// the store holds.
+    pub async fn sweep_orphans(
+        &self,
+        dry_run: bool,
+        mut removed: impl FnMut(Orphan<'_>) + Send,
+    ) -> anyhow::Result<OrphanSweep> {
         let cutoff = Utc::now() - chrono::Duration::from_std(self.grace).unwrap_or_default();
-        let candidates: Vec<String> = self
-            .storage
-            .list(&self.key_prefix)
-            .await
-            .context("listing stored objects")?
-            .into_iter()
-            .filter(|object| object.last_modified < cutoff)
-            .map(|object| object.storage_key)
-            .collect();
-        let mut report = SweepReport::default();
-        for chunk in candidates.chunks(ORPHAN_CHUNK) {
-            let referenced = self.assets.referenced_keys(&self.bucket, chunk).await?;
-            for key in chunk.iter().filter(|key| !referenced.contains(*key)) {
+        let mut sweep = OrphanSweep::default();
+        let mut pages = self.storage.list(&self.key_prefix);
+        while let Some(page) = pages.next().await {
+            let candidates: Vec<String> = page
+                .context("listing stored objects")?
+                .into_iter()
+                .filter(|object| object.last_modified < cutoff)
+                .map(|object| object.storage_key)
+                .collect();
+            for chunk in candidates.chunks(ORPHAN_CHUNK) {
+                let referenced = self.assets.referenced_keys(&self.bucket, chunk).await?;
+                let orphans: Vec<&String> = chunk
+                    .iter()
+                    .filter(|key| !referenced.contains(*key))
+                    .collect();
                 if !dry_run {
-                    self.storage
-                        .delete(key)
-                        .await
-                        .with_context(|| format!("deleting orphan {key}"))?;
-                    tracing::info!(storage_key = %key, "deleted an orphaned object");
+                    stream::iter(&orphans)
+                        .map(|key| self.delete_orphan(key))
+                        .buffer_unordered(SWEEP_DELETES_AT_ONCE)
+                        .try_collect::<()>()
+                        .await?;
                 }
-                report.orphans.push(key.clone());
+                orphans.iter().for_each(|key| removed(Orphan::Object(key)));
+                sweep.objects += orphans.len() as u64;
             }
         }
-        report.stale_uploads = self.sweep_stale_uploads(cutoff, dry_run).await?;
-        report.leftovers = self
+        for upload_id in self.sweep_stale_uploads(cutoff, dry_run).await? {
+            removed(Orphan::Upload(&upload_id));
+            sweep.uploads += 1;
+        }
+        let leftovers = self
             .storage
             .sweep_leftovers(cutoff, dry_run)
             .await
             .context("sweeping the storage's working files")?;
-        if !dry_run {
-            for path in &report.leftovers {
+        for path in &leftovers {
+            if !dry_run {
                 tracing::info!(path = %path, "deleted a leftover working file");
             }
+            removed(Orphan::WorkingFile(path));
+            sweep.working_files += 1;
         }
-        Ok(report)
+        Ok(sweep)
+    }
+
+    async fn delete_orphan(&self, storage_key: &str) -> anyhow::Result<()> {
+        self.storage
+            .delete(storage_key)
+            .await
+            .with_context(|| format!("deleting orphan {storage_key}"))?;
+        tracing::info!(storage_key = %storage_key, "deleted an orphaned object");
+        Ok(())
     }
 
     /// Discards multipart uploads untouched since `cutoff` whose storage key no asset refers

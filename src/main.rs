@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use cloud_asset_uploader::config::Settings;
 use cloud_asset_uploader::events::{Subscriptions, cli::EventsCommand};
-use cloud_asset_uploader::lifecycle::Sweeper;
+use cloud_asset_uploader::lifecycle::{Orphan, Sweeper};
 use cloud_asset_uploader::startup::{Application, shutdown_signal};
 use cloud_asset_uploader::storage::identity::{StoreGuard, Verdict};
 use cloud_asset_uploader::{db, healthcheck, storage, telemetry};
@@ -138,16 +138,13 @@ async fn sweep(settings: Settings, orphans: bool, dry_run: bool) -> anyhow::Resu
         println!("another sweeper is running; nothing done");
     }
     if orphans {
-        let report = sweeper.sweep_orphans(dry_run).await?;
-        for key in report.orphans {
-            println!("{verb} orphaned object {key}");
-        }
-        for upload in report.stale_uploads {
-            println!("{verb} stale multipart upload {upload}");
-        }
-        for path in report.leftovers {
-            println!("{verb} leftover working file {path}");
-        }
+        sweeper
+            .sweep_orphans(dry_run, |orphan| match orphan {
+                Orphan::Object(key) => println!("{verb} orphaned object {key}"),
+                Orphan::Upload(id) => println!("{verb} stale multipart upload {id}"),
+                Orphan::WorkingFile(path) => println!("{verb} leftover working file {path}"),
+            })
+            .await?;
     }
     Ok(())
 }

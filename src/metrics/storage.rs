@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures::stream::{self, StreamExt};
 
 use super::Metrics;
 use crate::domain::{ContentType, Sha256Checksum};
 use crate::storage::{
-    CompleteError, DownloadSpec, ListedObject, ListedUpload, MultipartStorage, PartRef, PartSpec,
+    CompleteError, DownloadSpec, ListedUpload, MultipartStorage, ObjectPages, PartRef, PartSpec,
     PresignedPart, SignedUpload, Storage, StorageError, StoredObject, StoredPart, UploadCheck,
     UploadSpec,
 };
@@ -121,8 +122,17 @@ impl Storage for InstrumentedStorage {
             .await
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>, StorageError> {
-        self.timed("list", self.inner.list(prefix), |_| "ok").await
+    /// Each page is one listing call, timed from when it is asked for until it arrives.
+    fn list<'a>(&'a self, prefix: &'a str) -> ObjectPages<'a> {
+        stream::unfold(self.inner.list(prefix), move |mut pages| async move {
+            let started = Instant::now();
+            let page = pages.next().await?;
+            let outcome = page.as_ref().map_or_else(failure, |_| "ok");
+            self.metrics
+                .record_storage("list", outcome, started.elapsed());
+            Some((page, pages))
+        })
+        .boxed()
     }
 
     async fn sweep_leftovers(

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 use serde::Serialize;
 
 use crate::config::{Settings, StorageBackend};
@@ -94,6 +95,10 @@ pub struct ListedObject {
     pub last_modified: chrono::DateTime<chrono::Utc>,
 }
 
+/// What [`Storage::list`] finds, a page at a time: each page is one listing call to storage
+/// (S3: up to 1 000 keys), fetched only when the previous one has been taken.
+pub type ObjectPages<'a> = BoxStream<'a, Result<Vec<ListedObject>, StorageError>>;
+
 /// Failures of the storage service.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -141,8 +146,9 @@ pub trait Storage: Send + Sync {
     async fn delete(&self, storage_key: &str) -> Result<(), StorageError>;
 
     /// Every object whose key starts with `prefix/`, for finding leftovers; never the
-    /// store's marker.
-    async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>, StorageError>;
+    /// store's marker. Pages come as they are asked for, so a listing of any size holds one
+    /// page in memory.
+    fn list<'a>(&'a self, prefix: &'a str) -> ObjectPages<'a>;
 
     /// A cheap call proving storage answers (for `/readyz`).
     async fn check_ready(&self) -> Result<(), StorageError>;

@@ -3,12 +3,14 @@
 
 mod callers;
 mod infrastructure;
+mod orphans;
 pub mod receiver;
 pub mod redis;
 mod responses;
 pub mod tokens;
 
 pub use callers::Caller;
+pub use orphans::scan_orphans;
 pub use responses::{
     AccessGrant, SignedInfo, UploadGrant, assert_problem, assert_problem_in, assert_status,
     assert_success, describe, header, json_with_status,

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::{
     Backend, TestApp, assert_problem, assert_status, header, json_with_status, sample_file,
-    spawn_app_with,
+    scan_orphans, spawn_app_with,
 };
 use crate::local_storage::tamper;
 use crate::multipart::support::{
@@ -270,30 +270,28 @@ async fn the_orphan_scan_removes_stale_unrecorded_uploads_but_never_the_marker()
         let pool = connect_lazy(&settings.database).unwrap();
         Sweeper::new(AssetRepository::new(pool), storage.clone(), &settings)
     };
-    let young = sweeper(Duration::from_secs(3600))
-        .sweep_orphans(false)
-        .await;
+    let young = scan_orphans(&sweeper(Duration::from_secs(3600)), false).await;
     assert!(
-        young.unwrap().stale_uploads.is_empty(),
+        young.uploads.is_empty(),
         "parts stored within the grace stay"
     );
     let sweeper = sweeper(Duration::ZERO);
 
-    let dry = sweeper.sweep_orphans(true).await.unwrap();
-    assert_eq!(dry.stale_uploads, [upload_id(&abandoned)]);
+    let dry = scan_orphans(&sweeper, true).await;
+    assert_eq!(dry.uploads, [upload_id(&abandoned)]);
     assert_eq!(
         directories_named(app.local_root(), upload_id(&abandoned)).len(),
         1
     );
-    let swept = sweeper.sweep_orphans(false).await.unwrap();
+    let swept = scan_orphans(&sweeper, false).await;
 
-    assert_eq!(swept.stale_uploads, [upload_id(&abandoned)]);
+    assert_eq!(swept.uploads, [upload_id(&abandoned)]);
     assert!(directories_named(app.local_root(), upload_id(&abandoned)).is_empty());
     assert_eq!(
         directories_named(app.local_root(), upload_id(&kept)).len(),
         1
     );
-    assert!(swept.orphans.is_empty(), "{:?}", swept.orphans);
+    assert!(swept.objects.is_empty(), "{:?}", swept.objects);
     assert_eq!(read_marker(&storage).await, marker, "the marker stays");
 }
 

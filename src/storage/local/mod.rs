@@ -26,7 +26,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use chrono::Utc;
-use futures::TryStreamExt;
+use futures::StreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -39,11 +39,14 @@ pub use signing::{SignatureError, SignedMethod, SignedPart, SignedRequest, UrlSi
 
 use super::marker::StoreMarker;
 use super::{
-    DownloadSpec, ListedObject, MultipartStorage, SignedUpload, Storage, StorageError,
+    DownloadSpec, ListedObject, MultipartStorage, ObjectPages, SignedUpload, Storage, StorageError,
     StoredObject, UploadCheck, UploadSpec,
 };
 use crate::config::Settings;
 use crate::domain::percent::UNRESERVED;
+
+/// Objects per page of [`Storage::list`], as S3 lists them.
+const LIST_PAGE: usize = 1000;
 
 /// Files on this server's disk.
 pub struct LocalStorage {
@@ -154,6 +157,19 @@ fn object_path(key: &str) -> Path {
     Path::from(key)
 }
 
+/// Back from object_store's encoded form of a path to the key the database holds.
+fn storage_key_of(location: &Path) -> String {
+    location
+        .parts()
+        .map(|part| {
+            percent_encoding::percent_decode_str(part.as_ref())
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 #[async_trait]
 impl Storage for LocalStorage {
     async fn presign_upload(&self, spec: &UploadSpec<'_>) -> Result<SignedUpload, StorageError> {
@@ -262,32 +278,27 @@ impl Storage for LocalStorage {
         }
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>, StorageError> {
+    fn list<'a>(&'a self, prefix: &'a str) -> ObjectPages<'a> {
         let prefix = object_path(prefix);
-        let listed: Vec<ListedObject> = self
-            .store
+        // object_store walks the directory lazily; pages of S3's size keep one listing call
+        // per page in the metrics and bound what the caller holds.
+        self.store
             .list(Some(&prefix))
-            .map_ok(|meta| ListedObject {
-                // Back from object_store's encoded form to the key the database holds.
-                storage_key: meta
-                    .location
-                    .parts()
-                    .map(|part| {
-                        percent_encoding::percent_decode_str(part.as_ref())
-                            .decode_utf8_lossy()
-                            .into_owned()
+            .chunks(LIST_PAGE)
+            .map(|page| {
+                let page: Vec<_> = page.into_iter().collect::<Result<_, _>>().map_err(|e| {
+                    StorageError::Unavailable(anyhow!(e).context("listing objects"))
+                })?;
+                Ok(page
+                    .into_iter()
+                    .map(|meta| ListedObject {
+                        storage_key: storage_key_of(&meta.location),
+                        last_modified: meta.last_modified,
                     })
-                    .collect::<Vec<_>>()
-                    .join("/"),
-                last_modified: meta.last_modified,
+                    .filter(|object| object.storage_key != self.marker_key)
+                    .collect())
             })
-            .try_collect()
-            .await
-            .map_err(|e| StorageError::Unavailable(anyhow!(e).context("listing objects")))?;
-        Ok(listed
-            .into_iter()
-            .filter(|object| object.storage_key != self.marker_key)
-            .collect())
+            .boxed()
     }
 
     async fn sweep_leftovers(

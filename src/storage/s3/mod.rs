@@ -18,12 +18,15 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{BucketLocationConstraint, ChecksumMode, CreateBucketConfiguration};
+use futures::stream::{self, StreamExt};
 
 use super::digest::HashingCounter;
 use super::{
-    DownloadSpec, ListedObject, SignedUpload, Storage, StorageError, StoredObject, UploadSpec,
+    DownloadSpec, ListedObject, ObjectPages, SignedUpload, Storage, StorageError, StoredObject,
+    UploadSpec,
 };
 use crate::config::StorageSettings;
 use crate::domain::Sha256Checksum;
@@ -156,6 +159,24 @@ impl S3Storage {
             feed(&chunk);
         }
         Ok(())
+    }
+
+    /// The objects of one listing page, without the store's marker.
+    fn listed_objects(&self, page: &ListObjectsV2Output) -> Vec<ListedObject> {
+        page.contents()
+            .iter()
+            .filter_map(|object| {
+                let (key, modified) = (object.key()?, object.last_modified()?);
+                (key != self.marker_key).then(|| ListedObject {
+                    storage_key: key.to_owned(),
+                    last_modified: chrono::DateTime::from_timestamp(
+                        modified.secs(),
+                        modified.subsec_nanos(),
+                    )
+                    .unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 }
 
@@ -327,34 +348,22 @@ impl Storage for S3Storage {
             .map_err(|e| unavailable(e, "deleting the object"))
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>, StorageError> {
-        let mut pages = self
+    fn list<'a>(&'a self, prefix: &'a str) -> ObjectPages<'a> {
+        let pages = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(format!("{prefix}/"))
             .into_paginator()
             .send();
-        let mut objects = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| unavailable(e, "listing objects"))?;
-            for object in page.contents() {
-                let (Some(key), Some(modified)) = (object.key(), object.last_modified()) else {
-                    continue;
-                };
-                if key == self.marker_key {
-                    continue;
-                }
-                let last_modified =
-                    chrono::DateTime::from_timestamp(modified.secs(), modified.subsec_nanos())
-                        .unwrap_or_default();
-                objects.push(ListedObject {
-                    storage_key: key.to_owned(),
-                    last_modified,
-                });
-            }
-        }
-        Ok(objects)
+        stream::unfold(pages, move |mut pages| async move {
+            let page = match pages.next().await? {
+                Ok(page) => Ok(self.listed_objects(&page)),
+                Err(e) => Err(unavailable(e, "listing objects")),
+            };
+            Some((page, pages))
+        })
+        .boxed()
     }
 
     fn multipart(&self) -> Option<&dyn crate::storage::MultipartStorage> {
