@@ -36,42 +36,14 @@ API_KEY="bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 NAME="cau-local-bench-$$"
 DATA=$(mktemp -d "${BENCH_DATA_DIR:-/var/tmp}/cau-local-bench.XXXXXX")
 API="http://127.0.0.1:$PORT/api"
-SERVER_PID=""
-
-log() { printf '%s\n' "$*" >&2; }
-
-cleanup() {
-    local status=$?
-    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    docker rm -f "$NAME-pg" >/dev/null 2>&1 || true
-    # Sealed objects are read-only; their directories are not, so rm removes them.
-    rm -rf "$DATA"
-    exit "$status"
-}
-trap cleanup EXIT INT TERM
-
-for tool in curl jq docker openssl; do
-    command -v "$tool" >/dev/null || { log "$tool is needed (Debian: apt-get install $tool)"; exit 1; }
-done
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+need curl jq docker openssl
 
 if [[ -z "${BENCH_BINARY:-}" && "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
     log "building the release binary"
     (cd "$ROOT" && cargo build --release --bin cloud-asset-uploader)
 fi
-
-start_postgres() {
-    docker run -d --name "$NAME-pg" -p 127.0.0.1::5432 \
-        -e POSTGRES_USER=uploader -e POSTGRES_PASSWORD=uploader -e POSTGRES_DB=uploader \
-        "$PG_IMAGE" -c fsync=off >/dev/null
-    local port
-    port=$(docker port "$NAME-pg" 5432 | head -n1 | sed 's/.*://')
-    DATABASE_URL="postgres://uploader:uploader@127.0.0.1:$port/uploader"
-    for _ in $(seq 1 120); do
-        docker exec "$NAME-pg" pg_isready -q -h 127.0.0.1 -U uploader 2>/dev/null && return 0
-        sleep 0.5
-    done
-    log "Postgres did not start"; return 1
-}
 
 start_server() {
     if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/"; then
@@ -89,12 +61,7 @@ start_server() {
         UPLOADER_RATE_LIMIT__ENABLED=false \
         "$BINARY" --config-dir "$ROOT/config" >>"$DATA/server.log" 2>&1 &
     SERVER_PID=$!
-    for _ in $(seq 1 600); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        curl -sf -o /dev/null "http://127.0.0.1:$PORT/readyz" && return 0
-        sleep 0.1
-    done
-    log "the server did not become ready:"; tail -20 "$DATA/server.log" >&2; return 1
+    wait_until_ready "http://127.0.0.1:$PORT" "$DATA/server.log"
 }
 
 api() { curl -sS --fail-with-body -H 'content-type: application/json' -H "x-api-key: $API_KEY" "$@"; }
@@ -153,7 +120,7 @@ completion_latencies() {
 log "data in $DATA; generating the ${FILE_MIB} MiB file"
 head -c "$((FILE_MIB * 1024 * 1024))" /dev/urandom >"$DATA/big.bin"
 head -c "$SMALL_BYTES" /dev/urandom >"$DATA/small.bin"
-start_postgres
+start_postgres "$PG_IMAGE"
 start_server
 log "server $("$BINARY" --version 2>/dev/null || echo "$BINARY") ready"
 

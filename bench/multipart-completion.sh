@@ -49,22 +49,9 @@ NAME="cau-mpc-bench-$$"
 DATA=$(mktemp -d "${BENCH_DATA_DIR:-/var/tmp}/cau-mpc-bench.XXXXXX")
 BASE="http://127.0.0.1:$PORT"
 API="$BASE/api"
-SERVER_PID=""
-
-log() { printf '%s\n' "$*" >&2; }
-
-cleanup() {
-    local status=$?
-    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    docker rm -f "$NAME-pg" "$NAME-s3" >/dev/null 2>&1 || true
-    rm -rf "$DATA"
-    exit "$status"
-}
-trap cleanup EXIT INT TERM
-
-for tool in curl jq docker openssl split; do
-    command -v "$tool" >/dev/null || { log "$tool is needed (Debian: apt-get install $tool)"; exit 1; }
-done
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+need curl jq docker openssl split
 if [[ $TARGET_DIR == /var/tmp/cloud-asset-uploader-target ]]; then
     log "BENCH_TARGET_DIR must not be the shared development target"; exit 1
 fi
@@ -80,21 +67,11 @@ answers() { [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$1:
 
 start_containers() {
     log "starting $PG_IMAGE and $S3_IMAGE"
-    docker run -d --name "$NAME-pg" -p 127.0.0.1::5432 \
-        -e POSTGRES_USER=uploader -e POSTGRES_PASSWORD=uploader -e POSTGRES_DB=uploader \
-        "$PG_IMAGE" -c fsync=off >/dev/null
     docker run -d --name "$NAME-s3" -p 127.0.0.1::9000 \
         -e MINIO_ROOT_USER=minioadmin -e MINIO_ROOT_PASSWORD=minioadmin \
         "$S3_IMAGE" server /data >/dev/null
-    local ready=""
-    for _ in $(seq 1 120); do
-        # While initialising, the image's temporary server listens on its Unix socket only.
-        if docker exec "$NAME-pg" pg_isready -q -h 127.0.0.1 -U uploader 2>/dev/null; then
-            ready=1; break
-        fi
-        sleep 0.5
-    done
-    [[ -n $ready ]] || { log "Postgres did not start"; docker logs "$NAME-pg" 2>&1 | tail -20; return 1; }
+    CONTAINERS+=("$NAME-s3")
+    start_postgres "$PG_IMAGE"
     # The bridge address where the host routes there (Docker on Linux): no docker-proxy
     # copying every byte of every part; else the published port (Docker Desktop).
     local pg_ip s3_ip
@@ -102,8 +79,6 @@ start_containers() {
     s3_ip=$(ip_of "$NAME-s3")
     if [[ -n $pg_ip ]] && timeout 2 bash -c "exec 3<>/dev/tcp/$pg_ip/5432" 2>/dev/null; then
         DATABASE_URL="postgres://uploader:uploader@$pg_ip:5432/uploader"
-    else
-        DATABASE_URL="postgres://uploader:uploader@127.0.0.1:$(port_of "$NAME-pg" 5432)/uploader"
     fi
     S3_ENDPOINT=""
     for _ in $(seq 1 60); do
@@ -140,12 +115,7 @@ start_server() {
         AWS_EC2_METADATA_DISABLED=true \
         "$BINARY" --config-dir "$ROOT/config" >>"$DATA/server.log" 2>&1 &
     SERVER_PID=$!
-    for _ in $(seq 1 600); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        curl -sf -o /dev/null "$BASE/readyz" && return 0
-        sleep 0.1
-    done
-    log "the server did not become ready:"; tail -20 "$DATA/server.log" >&2; return 1
+    wait_until_ready "$BASE" "$DATA/server.log"
 }
 
 api() { curl -sS --fail-with-body -H 'content-type: application/json' -H "x-api-key: $API_KEY" "$@"; }

@@ -24,42 +24,22 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BINARY=${BENCH_BINARY:-$TARGET_DIR/release/cloud-asset-uploader}
 NAME="cau-orphan-bench-$$"
 DATA=$(mktemp -d "${BENCH_DATA_DIR:-/var/tmp}/cau-orphan-bench.XXXXXX")
-SERVER_PID=""
-
-log() { printf '%s\n' "$*" >&2; }
-
-cleanup() {
-    local status=$?
-    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    docker rm -f "$NAME-pg" >/dev/null 2>&1 || true
-    rm -rf "$DATA"
-    exit "$status"
-}
-trap cleanup EXIT INT TERM
-
-for tool in curl docker python3 /usr/bin/time; do
-    command -v "$tool" >/dev/null || { log "$tool is needed (Debian: apt-get install ${tool##*/})"; exit 1; }
-done
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+need curl docker python3 /usr/bin/time
 
 if [[ -z "${BENCH_BINARY:-}" && "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
     log "building the release binary"
     (cd "$ROOT" && cargo build --release --bin cloud-asset-uploader)
 fi
 
-docker run -d --name "$NAME-pg" -p 127.0.0.1::5432 \
-    -e POSTGRES_USER=uploader -e POSTGRES_PASSWORD=uploader -e POSTGRES_DB=uploader \
-    "$PG_IMAGE" -c fsync=off >/dev/null
-PG_PORT=$(docker port "$NAME-pg" 5432 | head -n1 | sed 's/.*://')
-for _ in $(seq 1 120); do
-    docker exec "$NAME-pg" pg_isready -q -h 127.0.0.1 -U uploader 2>/dev/null && break
-    sleep 0.5
-done
+start_postgres "$PG_IMAGE"
 sql() { docker exec -i -e PGPASSWORD=uploader "$NAME-pg" psql -qtA -v ON_ERROR_STOP=1 -h 127.0.0.1 -U uploader -d uploader -c "$1"; }
 
 export UPLOADER_PROFILE=production \
     UPLOADER_SERVER__BIND="127.0.0.1:$PORT" \
     UPLOADER_SERVER__PUBLIC_URL="http://127.0.0.1:$PORT" \
-    UPLOADER_DATABASE__URL="postgres://uploader:uploader@127.0.0.1:$PG_PORT/uploader" \
+    UPLOADER_DATABASE__URL="$DATABASE_URL" \
     UPLOADER_STORAGE__BACKEND=local \
     UPLOADER_STORAGE__LOCAL__ROOT="$DATA/objects" \
     UPLOADER_STORAGE__LOCAL__SIGNING_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
@@ -70,11 +50,7 @@ export UPLOADER_PROFILE=production \
 # database does not record.
 "$BINARY" --config-dir "$ROOT/config" >>"$DATA/server.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 1 600); do
-    curl -sf -o /dev/null "http://127.0.0.1:$PORT/readyz" && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { tail -20 "$DATA/server.log" >&2; exit 1; }
-    sleep 0.1
-done
+wait_until_ready "http://127.0.0.1:$PORT" "$DATA/server.log"
 kill "$SERVER_PID" && wait "$SERVER_PID" 2>/dev/null || true
 SERVER_PID=""
 

@@ -3,18 +3,18 @@
 
 mod callers;
 mod infrastructure;
-mod orphans;
 pub mod receiver;
 pub mod redis;
 mod responses;
+mod sweeps;
 pub mod tokens;
 
 pub use callers::Caller;
-pub use orphans::scan_orphans;
 pub use responses::{
     AccessGrant, SignedInfo, UploadGrant, assert_problem, assert_problem_in, assert_status,
     assert_success, describe, header, json_with_status,
 };
+pub use sweeps::{scan_orphans, sweep_expired};
 
 use std::path::PathBuf;
 

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::helpers::{
     Backend, TestApp, assert_problem, assert_status, json_with_status, sample_file, scan_orphans,
-    spawn_app_with,
+    spawn_app_with, sweep_expired,
 };
 
 /// A server, its settings, and direct access to its database and storage.
@@ -335,12 +335,7 @@ async fn the_sweeper_removes_only_expired_pending_assets(backend: Backend) {
     w.age(abandoned).await;
     w.age(complete).await;
 
-    let mut removed = Vec::new();
-    let sweep = w
-        .sweeper()
-        .sweep_expired(false, |key| removed.push(key.to_owned()))
-        .await
-        .unwrap();
+    let (sweep, removed) = sweep_expired(&w.sweeper(), false).await;
 
     assert_eq!(removed, std::slice::from_ref(&abandoned_key));
     assert_eq!(sweep.removed, 1);
@@ -386,17 +381,9 @@ async fn two_sweepers_started_together_never_double_delete_or_fail() {
     let expected = w.expired_uploads("gone", 20).await;
     let (a, b) = (w.sweeper(), w.sweeper());
 
-    let (mut first, mut second, mut third) = (Vec::new(), Vec::new(), Vec::new());
-    let (a, b) = tokio::join!(
-        a.sweep_expired(false, |key| first.push(key.to_owned())),
-        b.sweep_expired(false, |key| second.push(key.to_owned()))
-    );
-    let (a, b) = (a.expect("first sweeper"), b.expect("second sweeper"));
-    let c = w
-        .sweeper()
-        .sweep_expired(false, |key| third.push(key.to_owned()))
-        .await
-        .unwrap();
+    let ((a, first), (b, second)) =
+        tokio::join!(sweep_expired(&a, false), sweep_expired(&b, false));
+    let (c, third) = sweep_expired(&w.sweeper(), false).await;
     assert_eq!(
         a.removed + b.removed + c.removed,
         (first.len() + second.len() + third.len()) as u64,
@@ -419,22 +406,12 @@ async fn a_dry_run_pages_through_every_expired_asset_and_removes_none() {
     let expected = w.expired_uploads("dry", 7).await;
     let fresh = w.uploaded_but_pending("dry/fresh.bin").await;
 
-    let mut listed = Vec::new();
-    let dry = w
-        .sweeper()
-        .sweep_expired(true, |key| listed.push(key.to_owned()))
-        .await
-        .unwrap();
+    let (dry, listed) = sweep_expired(&w.sweeper(), true).await;
 
     assert_eq!(dry.removed, 7);
     assert_eq!(listed.len(), 7, "each expired asset once: {listed:?}");
     assert_eq!(listed.iter().cloned().collect::<HashSet<_>>(), expected);
-    let mut removed = Vec::new();
-    let sweep = w
-        .sweeper()
-        .sweep_expired(false, |key| removed.push(key.to_owned()))
-        .await
-        .unwrap();
+    let (sweep, removed) = sweep_expired(&w.sweeper(), false).await;
     assert_eq!(sweep.removed, 7, "the dry run removed nothing");
     assert_eq!(removed.into_iter().collect::<HashSet<_>>(), expected);
     assert_status(w.app.get(&format!("/api/assets/{fresh}")).await, 200).await;

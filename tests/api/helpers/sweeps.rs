@@ -1,6 +1,22 @@
-//! What an orphan scan hands its callback, gathered by kind for assertions.
+//! What the sweeps hand their callbacks, gathered for assertions.
 
-use cloud_asset_uploader::lifecycle::{Orphan, Sweeper};
+use cloud_asset_uploader::lifecycle::{ExpiredSweep, Orphan, Sweeper};
+
+/// Runs `sweeper`'s sweep of expired uploads and gathers the storage keys it handed over, in
+/// order; checks the count it returned against them.
+pub async fn sweep_expired(sweeper: &Sweeper, dry_run: bool) -> (ExpiredSweep, Vec<String>) {
+    let mut keys = Vec::new();
+    let sweep = sweeper
+        .sweep_expired(dry_run, |key| keys.push(key.to_owned()))
+        .await
+        .expect("the sweep of expired uploads");
+    assert_eq!(
+        sweep.removed,
+        keys.len() as u64,
+        "the count is what was handed over"
+    );
+    (sweep, keys)
+}
 
 /// Everything one orphan scan removed (or, dry, would remove), in the order it was found.
 #[derive(Debug, Default)]
